@@ -1,38 +1,54 @@
 /**
- * The contract between the kcp-go datagram pipeline (crypto, CRC, FEC: src/kcp/crypt, src/kcp/fec)
- * and the KCP session that drives the ARQ core. Both sides are written against this file.
+ * The contract between the kcp-go datagram pipeline (src/kcp/crypt*, src/kcp/fec*) and the KCP
+ * session/listener that drive the ARQ core. Both sides are written against this file.
  *
- * A codec turns each KCP output packet (one or more 24-byte-header segments, at most `kcpMtu` bytes)
- * into the datagrams kcp-go would put on the wire, and each received datagram back into KCP packets.
- * With FEC on, one encode may emit extra parity datagrams, and one decode may recover and deliver
- * earlier lost packets as well.
+ * kcp-go splits the pipeline in two, and so do we, because the listener must decrypt a datagram
+ * before it can read the conv that picks the session, while FEC state belongs to each session:
+ *
+ *   send:    KCP packet --FecEncoder--> inner packet(s) --PacketCrypt.seal--> datagram(s)
+ *   receive: datagram --PacketCrypt.open--> inner packet --FecDecoder--> KCP packet(s)
+ *
+ * With FEC off the inner packet is the KCP packet itself.
  */
-export interface DatagramStats {
+export interface CryptStats {
   /** Datagrams whose CRC or AEAD tag did not verify after decryption. */
   checksumFailures: number;
-  /** Datagrams too short or malformed to be a kcp-go datagram for this configuration. */
+  /** Datagrams too short to hold the crypto header. */
   malformed: number;
-  /** KCP packets rebuilt by FEC from parity. */
-  fecRecovered: number;
-  /** FEC shards that arrived too late or duplicated and were ignored. */
-  fecDropped: number;
 }
 
-export interface DatagramCodec {
-  /** Bytes of session MTU taken by crypto + FEC headers and the AEAD tag (kcp-smux-wire.md §1.2). */
+/** One cipher configuration (paqet `transport.kcp.block` + key); shared by every session of a listener. */
+export interface PacketCrypt {
+  /** Bytes of session MTU it takes: 0 null, 20 CFB-family/salsa20/xor/none, 12+16 aes-128-gcm. */
   readonly overhead: number;
-  /** KCP's MTU for a session MTU of `mtu` bytes: `mtu - overhead`. */
-  kcpMtu(mtu: number): number;
   /**
-   * Wraps one KCP output packet. `send` is called once per datagram, synchronously; the datagram
-   * buffer may be reused after `send` returns.
+   * Encrypts one inner packet into a datagram. The returned view may be a reused buffer that is
+   * valid only until the next `seal` call.
    */
-  encode(kcpPacket: Uint8Array, send: (datagram: Uint8Array) => void): void;
+  seal(inner: Uint8Array): Uint8Array;
   /**
-   * Unwraps one received datagram. `deliver` is called for each KCP packet it yields, synchronously
-   * and in order; the buffer is only valid during the call. Returns false when the datagram was
-   * dropped (and counted in `stats`).
+   * Decrypts and verifies one datagram. Returns the inner packet (a view valid until the next
+   * `open` call), or undefined when the datagram is dropped (counted in `stats`). Never throws.
    */
-  decode(datagram: Uint8Array, deliver: (kcpPacket: Uint8Array) => void): boolean;
-  readonly stats: DatagramStats;
+  open(datagram: Uint8Array): Uint8Array | undefined;
+  readonly stats: CryptStats;
+}
+
+export interface FecStats {
+  /** KCP packets rebuilt from parity. */
+  recovered: number;
+  /** Shards ignored: malformed, duplicated, too old or of an unknown type. */
+  dropped: number;
+  parityShardsSent: number;
+}
+
+/** Per-session FEC state (kcp-smux-wire.md §4). Pass-through when shards are 0. */
+export interface FecCodec {
+  /** Bytes of session MTU it takes: 8 with FEC on, 0 off. */
+  readonly overhead: number;
+  /** Wraps one KCP packet; calls `emit` for the data shard and for any parity shards now due. */
+  encode(kcpPacket: Uint8Array, emit: (inner: Uint8Array) => void): void;
+  /** Unwraps one inner packet; calls `deliver` for it and for any packet recovered from parity. */
+  decode(inner: Uint8Array, deliver: (kcpPacket: Uint8Array) => void): void;
+  readonly stats: FecStats;
 }
