@@ -1,0 +1,234 @@
+/**
+ * kcp-go's crypto layer (kcp-smux-wire.md §2, §3): `createPacketCrypt(block, key)` for every paqet
+ * `transport.kcp.block` value.
+ *
+ *   non-AEAD (CFB family, salsa20, xor, none):  E( nonce(16) ‖ crc32 LE(4) ‖ inner )
+ *   aes-128-gcm:                               nonce(12) ‖ AES-GCM(inner) ‖ tag(16), no AAD, no CRC
+ *   null:                                      inner, untouched
+ *
+ * The nonce is random per datagram and never read back by receivers; it only makes the CFB chain
+ * (which starts at a fixed IV) differ between datagrams.
+ */
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import type { CryptStats, PacketCrypt } from "../codec-types.ts";
+import { cipherKey, xorTable } from "../kdf.ts";
+import { cfbCipher, type DatagramCipher } from "./cfb.ts";
+import { nativeCfbCipher } from "./native.ts";
+import { salsa20Cipher } from "./salsa20.ts";
+import { teaBlock, xteaBlock } from "./tea.ts";
+
+/** Every `transport.kcp.block` value paqet accepts. */
+export const BLOCKS = [
+  "aes",
+  "aes-128",
+  "aes-192",
+  "aes-128-gcm",
+  "salsa20",
+  "blowfish",
+  "twofish",
+  "cast5",
+  "3des",
+  "tea",
+  "xtea",
+  "xor",
+  "sm4",
+  "none",
+  "null",
+] as const;
+export type Block = (typeof BLOCKS)[number];
+
+export function isBlock(name: string): name is Block {
+  return (BLOCKS as readonly string[]).includes(name);
+}
+
+/** Fills `nonce` with fresh bytes; the counterpart of kcp-go's `SetEntropy` for reproducible tests. */
+export type Entropy = (nonce: Uint8Array) => void;
+
+export interface PacketCryptOptions {
+  /** Nonce source; crypto.getRandomValues unless a test injects a deterministic stream. */
+  readonly entropy?: Entropy;
+}
+
+const NONCE_BYTES = 16;
+const CRC_BYTES = 4;
+/** Offset of the CRC32 (LE) and of the inner packet in a non-AEAD datagram. */
+const CRC_OFFSET = NONCE_BYTES;
+const HEADER_BYTES = NONCE_BYTES + CRC_BYTES;
+
+const GCM_NONCE_BYTES = 12;
+const GCM_TAG_BYTES = 16;
+
+/** Receivers read into 1500 bytes; the buffers start a little larger and grow only for odd callers. */
+const INITIAL_BUFFER = 2048;
+
+const defaultEntropy: Entropy = (nonce) => {
+  crypto.getRandomValues(nonce);
+};
+
+function newStats(): CryptStats {
+  return { checksumFailures: 0, malformed: 0 };
+}
+
+/** The datagram cipher kcp-go's constructor for `block` builds; `key` is already truncated. */
+function datagramCipher(block: Block, key: Uint8Array): DatagramCipher {
+  switch (block) {
+    case "aes":
+      return nativeCfbCipher({ ecb: "aes-256-ecb", cfb: "aes-256-cfb", blockSize: 16, ecbIvLength: 0 }, key);
+    case "aes-128":
+      return nativeCfbCipher({ ecb: "aes-128-ecb", cfb: "aes-128-cfb", blockSize: 16, ecbIvLength: 0 }, key);
+    case "aes-192":
+      return nativeCfbCipher({ ecb: "aes-192-ecb", blockSize: 16, ecbIvLength: 0 }, key);
+    case "blowfish":
+      return nativeCfbCipher({ ecb: "bf-ecb", blockSize: 8, ecbIvLength: 8 }, key);
+    case "3des":
+      return nativeCfbCipher({ ecb: "des-ede3", blockSize: 8, ecbIvLength: 0 }, key);
+    case "tea":
+      return cfbCipher(teaBlock(key));
+    case "xtea":
+      return cfbCipher(xteaBlock(key));
+    case "salsa20":
+      return salsa20Cipher(key);
+    case "xor":
+      return xorCipher(xorTable(key));
+    case "none":
+      return {
+        encrypt: (buf) => buf,
+        decrypt: (src, dst) => {
+          if (dst !== src) dst.set(src);
+        },
+      };
+    default:
+      throw new TypeError(`kcp: block "${block}" has no datagram cipher`);
+  }
+}
+
+/** kcp-go's simple XOR: byte i ^= table[i] for the first min(len, 1500) bytes. */
+function xorCipher(table: Uint8Array): DatagramCipher {
+  function xor(src: Uint8Array, dst: Uint8Array): void {
+    const n = Math.min(src.length, table.length);
+    for (let i = 0; i < n; i++) dst[i] = src[i]! ^ table[i]!;
+    for (let i = n; i < src.length; i++) dst[i] = src[i]!;
+  }
+  return {
+    encrypt(buf) {
+      xor(buf, buf);
+      return buf;
+    },
+    decrypt: xor,
+  };
+}
+
+/**
+ * Builds the crypto layer for `block`. `key` is paqet's derived key (kdf.ts `deriveKey`) or already
+ * the cipher's key; it is truncated to the cipher's size here. Unknown blocks throw TypeError
+ * (config validation rejects them first).
+ */
+export function createPacketCrypt(block: string, key: Uint8Array, opts: PacketCryptOptions = {}): PacketCrypt {
+  if (!isBlock(block)) throw new TypeError(`kcp: unknown block "${block}"`);
+  const entropy = opts.entropy ?? defaultEntropy;
+  if (block === "null") return nullCrypt();
+  if (block === "aes-128-gcm") return gcmCrypt(cipherKey(block, key), entropy);
+  return headerCrypt(datagramCipher(block, cipherKey(block, key)), entropy);
+}
+
+function nullCrypt(): PacketCrypt {
+  const stats = newStats();
+  return {
+    overhead: 0,
+    stats,
+    seal: (inner) => inner,
+    open: (datagram) => datagram,
+  };
+}
+
+/** nonce(16) ‖ crc32 LE(4) ‖ inner, then the whole buffer through the cipher. */
+function headerCrypt(cipher: DatagramCipher, entropy: Entropy): PacketCrypt {
+  const stats = newStats();
+  let sealBuf = new Uint8Array(INITIAL_BUFFER);
+  let nonce = sealBuf.subarray(0, NONCE_BYTES);
+  let openBuf = new Uint8Array(INITIAL_BUFFER);
+
+  return {
+    overhead: HEADER_BYTES,
+    stats,
+    seal(inner) {
+      const n = HEADER_BYTES + inner.length;
+      if (sealBuf.length < n) {
+        sealBuf = new Uint8Array(n);
+        nonce = sealBuf.subarray(0, NONCE_BYTES);
+      }
+      entropy(nonce);
+      const crc = Bun.hash.crc32(inner);
+      sealBuf[CRC_OFFSET] = crc;
+      sealBuf[CRC_OFFSET + 1] = crc >>> 8;
+      sealBuf[CRC_OFFSET + 2] = crc >>> 16;
+      sealBuf[CRC_OFFSET + 3] = crc >>> 24;
+      sealBuf.set(inner, HEADER_BYTES);
+      return cipher.encrypt(sealBuf.subarray(0, n));
+    },
+    open(datagram) {
+      const n = datagram.length;
+      if (n < HEADER_BYTES) {
+        stats.malformed++;
+        return undefined;
+      }
+      if (openBuf.length < n) openBuf = new Uint8Array(n);
+      cipher.decrypt(datagram, openBuf);
+      const inner = openBuf.subarray(HEADER_BYTES, n);
+      const want =
+        (openBuf[CRC_OFFSET]! |
+          (openBuf[CRC_OFFSET + 1]! << 8) |
+          (openBuf[CRC_OFFSET + 2]! << 16) |
+          (openBuf[CRC_OFFSET + 3]! << 24)) >>>
+        0;
+      if (Bun.hash.crc32(inner) !== want) {
+        stats.checksumFailures++;
+        return undefined;
+      }
+      return inner;
+    },
+  };
+}
+
+/** nonce(12) ‖ AES-128-GCM ciphertext ‖ tag(16); no AAD, no CRC (kcp-smux-wire.md §2.3). */
+function gcmCrypt(key: Uint8Array, entropy: Entropy): PacketCrypt {
+  const stats = newStats();
+  let sealBuf = new Uint8Array(INITIAL_BUFFER);
+  let nonce = sealBuf.subarray(0, GCM_NONCE_BYTES);
+
+  return {
+    overhead: GCM_NONCE_BYTES + GCM_TAG_BYTES,
+    stats,
+    seal(inner) {
+      const n = GCM_NONCE_BYTES + inner.length + GCM_TAG_BYTES;
+      if (sealBuf.length < n) {
+        sealBuf = new Uint8Array(n);
+        nonce = sealBuf.subarray(0, GCM_NONCE_BYTES);
+      }
+      entropy(nonce);
+      const c = createCipheriv("aes-128-gcm", key, nonce);
+      sealBuf.set(c.update(inner), GCM_NONCE_BYTES);
+      c.final();
+      sealBuf.set(c.getAuthTag(), GCM_NONCE_BYTES + inner.length);
+      return sealBuf.subarray(0, n);
+    },
+    open(datagram) {
+      const n = datagram.length;
+      if (n < GCM_NONCE_BYTES + GCM_TAG_BYTES) {
+        stats.malformed++;
+        return undefined;
+      }
+      try {
+        const d = createDecipheriv("aes-128-gcm", key, datagram.subarray(0, GCM_NONCE_BYTES));
+        d.setAuthTag(datagram.subarray(n - GCM_TAG_BYTES));
+        const plain = d.update(datagram.subarray(GCM_NONCE_BYTES, n - GCM_TAG_BYTES));
+        d.final();
+        return plain;
+      } catch {
+        // BoringSSL reports a failed tag check by throwing from final(); that is the only way to see it.
+        stats.checksumFailures++;
+        return undefined;
+      }
+    },
+  };
+}
