@@ -1,0 +1,169 @@
+/**
+ * Capture worker: blocks in `pcap_next_ex` on a handle the main thread opened, copies every frame
+ * into the shared ring (ring.ts) with one libc memcpy, drains whatever else is queued in
+ * non-blocking mode, then publishes the write index and notifies once per batch.
+ *
+ * When the ring is full it publishes what it has and sleeps on the read index until the main thread
+ * frees slots, so a slow consumer pushes back into the kernel buffer (where pcap_stats counts any
+ * overflow) instead of losing frames here. It stops when the stop word is set: the main thread also
+ * calls `pcap_breakloop`, which wakes a blocked `pcap_next_ex` on Linux libpcap >= 1.10; elsewhere
+ * the handle has a read timeout and the loop sees the word within one timeout.
+ *
+ * This exact path is an extra entrypoint of `bun build --compile` (build.ts); without it the
+ * compiled binary fails at run time resolving the worker.
+ */
+import { CString, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
+import { libc, pcap, PKTHDR } from "./libpcap.ts";
+import {
+  type CaptureEvent,
+  type CaptureStart,
+  COUNTER_COUNT,
+  COUNTERS,
+  COUNTERS_OFFSET,
+  CTRL,
+  CTRL_INTS,
+  SLOT,
+  SLOT_HEADER,
+  SLOTS_OFFSET,
+  WorkerState,
+} from "./ring.ts";
+
+interface WorkerScope {
+  postMessage(message: CaptureEvent): void;
+  addEventListener(type: "message", listener: (event: MessageEvent<CaptureStart>) => void): void;
+}
+const scope = globalThis as unknown as WorkerScope;
+
+const PCAP_ERROR_BREAK = -2;
+/** How long a full-ring wait sleeps before re-checking the stop word (ms). */
+const FULL_WAIT_MS = 50;
+
+/** Everything native code writes into stays reachable from this long-lived object (pitfall 1). */
+interface Ring {
+  readonly ctrl: Int32Array;
+  readonly counters: Float64Array;
+  readonly words: Uint32Array;
+  readonly bytes: Uint8Array;
+  readonly base: number;
+  readonly hdrOut: Uint32Array;
+  readonly dataOut: Uint32Array;
+  readonly errbuf: Uint8Array;
+}
+
+function run(start: CaptureStart): void {
+  const lib = pcap();
+  const c = libc();
+  const h = start.handle as Pointer;
+  const { sab, slots, slotSize, batch } = start;
+  const mask = slots - 1;
+  const ring: Ring = {
+    ctrl: new Int32Array(sab, 0, CTRL_INTS),
+    counters: new Float64Array(sab, COUNTERS_OFFSET, COUNTER_COUNT),
+    words: new Uint32Array(sab),
+    bytes: new Uint8Array(sab),
+    base: 0,
+    hdrOut: new Uint32Array(new ArrayBuffer(8)),
+    dataOut: new Uint32Array(new ArrayBuffer(8)),
+    errbuf: new Uint8Array(new ArrayBuffer(256)),
+  };
+  (ring as { base: number }).base = ptr(ring.bytes);
+  const { ctrl, counters, words, bytes, hdrOut, dataOut } = ring;
+  const maxFrame = slotSize - SLOT_HEADER;
+  let write = Atomics.load(ctrl, CTRL.write);
+  let nonblocking = false;
+
+  const publish = (): void => {
+    Atomics.store(ctrl, CTRL.write, write);
+    Atomics.notify(ctrl, CTRL.write);
+  };
+
+  /** Waits until a slot is free; false when asked to stop meanwhile. */
+  const waitForRoom = (): boolean => {
+    publish();
+    counters[COUNTERS.ringWaits] = (counters[COUNTERS.ringWaits] ?? 0) + 1;
+    for (;;) {
+      const r = Atomics.load(ctrl, CTRL.read);
+      if (((write - r) | 0) < slots) return true;
+      if (Atomics.load(ctrl, CTRL.stop) !== 0) return false;
+      Atomics.store(ctrl, CTRL.waiting, 1);
+      Atomics.wait(ctrl, CTRL.read, r, FULL_WAIT_MS);
+      Atomics.store(ctrl, CTRL.waiting, 0);
+    }
+  };
+
+  /** Copies the frame pcap_next_ex just returned into the next slot; false on a stop request. */
+  const take = (): boolean => {
+    if (((write - Atomics.load(ctrl, CTRL.read)) | 0) >= slots && !waitForRoom()) return false;
+    const hdr = (hdrOut[0]! + hdrOut[1]! * 0x1_0000_0000) as Pointer;
+    const data = (dataOut[0]! + dataOut[1]! * 0x1_0000_0000) as Pointer;
+    const caplen = read.u32(hdr, PKTHDR.caplen);
+    const len = read.u32(hdr, PKTHDR.len);
+    if (caplen > maxFrame) {
+      counters[COUNTERS.oversize] = (counters[COUNTERS.oversize] ?? 0) + 1;
+      return true;
+    }
+    if (caplen < len) counters[COUNTERS.truncated] = (counters[COUNTERS.truncated] ?? 0) + 1;
+    const off = SLOTS_OFFSET + (write & mask) * slotSize;
+    const w = off >>> 2;
+    words[w + SLOT.caplen] = caplen;
+    words[w + SLOT.len] = len;
+    words[w + SLOT.tsSec] = read.u32(hdr, PKTHDR.tsSec);
+    words[w + SLOT.tsUsec] = read.u32(hdr, PKTHDR.tsUsec);
+    if (c) c.memcpy((ring.base + off + SLOT_HEADER) as Pointer, data, caplen);
+    else if (caplen > 0) bytes.set(new Uint8Array(toArrayBuffer(data, 0, caplen)), off + SLOT_HEADER);
+    write = (write + 1) | 0;
+    counters[COUNTERS.frames] = (counters[COUNTERS.frames] ?? 0) + 1;
+    counters[COUNTERS.bytes] = (counters[COUNTERS.bytes] ?? 0) + caplen;
+    return true;
+  };
+
+  const setNonblock = (on: boolean): boolean => {
+    if (nonblocking === on) return true;
+    nonblocking = on;
+    return lib.pcap_setnonblock(h, on ? 1 : 0, ring.errbuf) === 0;
+  };
+
+  const fail = (what: string): void => {
+    const p = lib.pcap_geterr(h);
+    const detail = p ? new CString(p).toString() : "";
+    Atomics.store(ctrl, CTRL.state, WorkerState.failed);
+    publish();
+    scope.postMessage({ type: "error", message: `${what}: ${detail || "unknown pcap error"}` });
+  };
+
+  Atomics.store(ctrl, CTRL.state, WorkerState.running);
+  scope.postMessage({ type: "running" });
+
+  outer: while (Atomics.load(ctrl, CTRL.stop) === 0) {
+    if (!setNonblock(false)) return fail("pcap_setnonblock");
+    const rc = lib.pcap_next_ex(h, hdrOut, dataOut);
+    if (rc === 0) continue; // read timeout (macOS / old libpcap): look at the stop word again
+    if (rc === PCAP_ERROR_BREAK) break;
+    if (rc < 0) return fail("pcap_next_ex");
+    if (!take()) break;
+    if (!setNonblock(true)) return fail("pcap_setnonblock");
+    for (let n = 1; n < batch; n++) {
+      const more = lib.pcap_next_ex(h, hdrOut, dataOut);
+      if (more === 0) break;
+      if (more === PCAP_ERROR_BREAK) break outer;
+      if (more < 0) return fail("pcap_next_ex");
+      if (!take()) break outer;
+    }
+    publish();
+  }
+  publish();
+  Atomics.store(ctrl, CTRL.state, WorkerState.stopped);
+  scope.postMessage({ type: "stopped" });
+}
+
+scope.addEventListener("message", (event) => {
+  if (event.data?.type !== "start") return;
+  try {
+    run(event.data);
+  } catch (err) {
+    const ctrl = new Int32Array(event.data.sab, 0, CTRL_INTS);
+    Atomics.store(ctrl, CTRL.state, WorkerState.failed);
+    Atomics.notify(ctrl, CTRL.write);
+    scope.postMessage({ type: "error", message: err instanceof Error ? err.message : String(err) });
+  }
+});
