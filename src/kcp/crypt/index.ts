@@ -14,8 +14,11 @@ import type { CryptStats, PacketCrypt } from "../codec-types.ts";
 import { cipherKey, xorTable } from "../kdf.ts";
 import { cfbCipher, type DatagramCipher } from "./cfb.ts";
 import { nativeCfbCipher } from "./native.ts";
+import { cast5Block } from "./cast5.ts";
 import { salsa20Cipher } from "./salsa20.ts";
+import { sm4Block } from "./sm4.ts";
 import { teaBlock, xteaBlock } from "./tea.ts";
+import { twofishBlock } from "./twofish.ts";
 
 /** Every `transport.kcp.block` value paqet accepts. */
 export const BLOCKS = [
@@ -82,6 +85,12 @@ function datagramCipher(block: Block, key: Uint8Array): DatagramCipher {
       return nativeCfbCipher({ ecb: "bf-ecb", blockSize: 8, ecbIvLength: 8 }, key);
     case "3des":
       return nativeCfbCipher({ ecb: "des-ede3", blockSize: 8, ecbIvLength: 0 }, key);
+    case "twofish":
+      return cfbCipher(twofishBlock(key));
+    case "cast5":
+      return cfbCipher(cast5Block(key));
+    case "sm4":
+      return cfbCipher(sm4Block(key));
     case "tea":
       return cfbCipher(teaBlock(key));
     case "xtea":
