@@ -32,7 +32,7 @@ function readDebugSettings(path: string, explicit: boolean): DebugSettings | und
   try {
     doc = parseYaml(readFileSync(path, "utf8"));
   } catch (err) {
-    throw new Error(`config file ${path}: ${errorMessage(err)}`);
+    throw new Error(`config file ${path}: ${errorMessage(err).split("\n")[0]}`);
   }
   const debug = typeof doc === "object" && doc !== null ? (doc as Record<string, unknown>).debug : undefined;
   if (debug === undefined || debug === null) return { pprof: "", diag: false };
