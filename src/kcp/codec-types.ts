@@ -46,9 +46,17 @@ export interface FecStats {
 export interface FecCodec {
   /** Bytes of session MTU it takes: 8 with FEC on, 0 off. */
   readonly overhead: number;
-  /** Wraps one KCP packet; calls `emit` for the data shard and for any parity shards now due. */
+  /**
+   * Wraps one KCP packet; calls `emit` for the data shard and then for any parity shards now due.
+   * Each view is valid only during its `emit` call (seal it, or copy it).
+   */
   encode(kcpPacket: Uint8Array, emit: (inner: Uint8Array) => void): void;
-  /** Unwraps one inner packet; calls `deliver` for it and for any packet recovered from parity. */
-  decode(inner: Uint8Array, deliver: (kcpPacket: Uint8Array) => void): void;
+  /**
+   * Unwraps one inner packet; calls `deliver` for it and for any packet recovered from parity.
+   * `regular` is false for recovered packets: kcp-go feeds those to Input as IKCP_PACKET_FEC, so
+   * they must not update the remote window or the RTT (kcp-smux-wire.md §4.5). The view is valid
+   * only during the call.
+   */
+  decode(inner: Uint8Array, deliver: (kcpPacket: Uint8Array, regular: boolean) => void): void;
   readonly stats: FecStats;
 }
