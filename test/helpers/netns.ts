@@ -68,6 +68,12 @@ export interface BedOptions {
   readonly subnet?: number;
   /** Install the NOTRACK / RST-drop rules (default true). */
   readonly rules?: boolean;
+  /**
+   * "pair" (default): one namespace per side. "single": both veth ends in ONE namespace (a.ns ===
+   * b.ns), so a single process running inside it can open a raw socket on each end; frames sent out
+   * of one end arrive on the other, and the kernel drops them as "local source" after pcap saw them.
+   */
+  readonly layout?: "pair" | "single";
 }
 
 export interface RunResult {
@@ -180,8 +186,10 @@ export function createBed(options: BedOptions = {}): Bed {
     ipv6: `fd77:${subnet}::${host}`,
     routerMac: `02:77:00:00:${hex}:0${peer}`,
   });
+  const single = options.layout === "single";
   const a = side("a", 1, 2);
-  const b = side("b", 2, 1);
+  const b = single ? { ...side("b", 2, 1), ns: a.ns } : side("b", 2, 1);
+  const namespaces = single ? [a.ns] : [a.ns, b.ns];
 
   let destroyed = false;
   const bed: Bed = {
@@ -192,18 +200,17 @@ export function createBed(options: BedOptions = {}): Bed {
       if (destroyed) return;
       destroyed = true;
       live.delete(bed);
-      deleteNamespace(a.ns);
-      deleteNamespace(b.ns);
+      for (const ns of namespaces) deleteNamespace(ns);
     },
   };
 
   try {
-    for (const s of [a, b]) {
-      sh(["ip", "netns", "add", s.ns], "create namespace");
-      writeFileSync(`${STATE_DIR}/${s.ns}.pid`, `${process.pid}\n`);
+    for (const ns of namespaces) {
+      sh(["ip", "netns", "add", ns], "create namespace");
+      writeFileSync(`${STATE_DIR}/${ns}.pid`, `${process.pid}\n`);
       live.add(bed);
       installExitHook();
-      sh(["ip", "-n", s.ns, "link", "set", "lo", "up"], "lo up");
+      sh(["ip", "-n", ns, "link", "set", "lo", "up"], "lo up");
     }
     sh(["ip", "-n", a.ns, "link", "add", a.ifname, "type", "veth", "peer", "name", b.ifname, "netns", b.ns], "veth");
     for (const [s, peer] of [

@@ -1,0 +1,291 @@
+/**
+ * PcapPacketConn: paqet's raw packet socket (paqet-app.md §3) over libpcap.
+ *
+ * Two handles on one interface, as upstream: a send handle (snaplen 128, 256 KiB, a filter that
+ * matches nothing, so the kernel never queues captures into it) used synchronously from the calling
+ * thread, and a receive handle (snaplen 65536, `sockbuf` bytes, immediate mode, inbound only,
+ * `tcp and dst port P`) drained by a capture worker into a shared ring (ffi/capture.ts). Frames
+ * are built by FrameBuilder and parsed by parseFrame (framing.ts); each datagram's payload reaches
+ * the handler as a view into the ring, valid only during the call.
+ *
+ * The local port is the configured one, or a fresh random port in 32768..65535 per conn when it is
+ * 0 (§3.2). Flag cycling: the conn's own `localFlags` cycle by default; `setPeerFlags` (the
+ * server's reaction to a TCPF message) gives one peer its own cycle, restarted at entry 0.
+ */
+import {
+  breakloopWakes,
+  Capture,
+  type CaptureStats,
+  DLT_EN10MB,
+  PcapError,
+  PcapHandle,
+} from "../../ffi/index.ts";
+import { isPaqetError } from "../lib/errors.ts";
+import { logger, RateLimitedLog } from "../lib/log.ts";
+import { interfaceExists, interfaceMac } from "../lib/netinfo.ts";
+import { SocketError, type SocketErrorCode } from "./errors.ts";
+import { FrameBuilder, type FrameStats, newFrameStats, parseFrame, resolveLocalPort } from "./framing.ts";
+import type { PacketAddr, PacketConn, PacketHandler } from "./types.ts";
+
+const log = logger("socket");
+
+export type PcapRole = "client" | "server";
+
+/** paqet-app.md §2.2 `network.pcap.sockbuf` defaults. */
+export const DEFAULT_SOCKBUF: Readonly<Record<PcapRole, number>> = { client: 4 * 1024 * 1024, server: 8 * 1024 * 1024 };
+/** §3.3: the send handle's fixed kernel buffer and snap length. */
+export const SEND_BUFFER = 256 * 1024;
+export const SEND_SNAPLEN = 128;
+export const RECV_SNAPLEN = 65536;
+/** §3.3: receive read timeout; only matters where pcap_breakloop cannot wake a blocked read. */
+export const RECV_TIMEOUT_MS = 100;
+
+export interface PcapFamilyOptions {
+  /** This host's address of the family (the IP of network.ipv4/ipv6.addr). */
+  readonly ip: string;
+  /** network.ipv4/ipv6.router_mac: the next hop for every frame of this family. */
+  readonly routerMac: string;
+}
+
+export interface PcapConnOptions {
+  /** network.interface: the OS interface name (source MAC, existence check). */
+  readonly interface: string;
+  /** The pcap device name when it differs from the interface (Windows: `\Device\NPF_{GUID}`). */
+  readonly device?: string;
+  /** The interface's MAC; looked up from the OS when absent. */
+  readonly srcMac?: string;
+  readonly ipv4?: PcapFamilyOptions;
+  readonly ipv6?: PcapFamilyOptions;
+  /** network.Port: the local TCP port; 0 draws a random one in 32768..65535 for this conn. */
+  readonly port: number;
+  /** Selects the sockbuf default. */
+  readonly role: PcapRole;
+  /** network.pcap.sockbuf: kernel buffer of the receive handle (bytes). */
+  readonly sockbuf?: number;
+  /** network.tcp.local_flag (default ["PA"]). */
+  readonly localFlags?: readonly string[];
+  /** Overrides the receive filter (default `tcp and dst port <port>`, upstream's). */
+  readonly filter?: string;
+  /** Capture ring geometry (see ffi/ring.ts). */
+  readonly ringSlots?: number;
+  readonly ringSlotSize?: number;
+}
+
+export interface PcapConnStats {
+  readonly port: number;
+  readonly sent: number;
+  readonly sentBytes: number;
+  readonly sendErrors: number;
+  /** Datagrams handed to the handler. */
+  readonly received: number;
+  /** Datagrams that arrived while no handler was installed. */
+  readonly unhandled: number;
+  readonly frames: Readonly<FrameStats>;
+  readonly capture: CaptureStats;
+}
+
+function socketError(err: unknown, fallback: SocketErrorCode, context: string): SocketError {
+  if (err instanceof SocketError) return err;
+  if (err instanceof PcapError) return new SocketError(err.code, err.message, { cause: err });
+  if (isPaqetError(err) && err.code === "PKT_BAD_ADDRESS") {
+    return new SocketError("SOCK_BAD_ADDRESS", `${context}: ${err.message}`, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new SocketError(fallback, `${context}: ${message}`, { cause: err });
+}
+
+export class PcapPacketConn implements PacketConn {
+  readonly localAddr: PacketAddr;
+  readonly port: number;
+  private readonly builder: FrameBuilder;
+  private readonly sendHandle: PcapHandle;
+  private readonly capture: Capture;
+  private readonly frameStats = newFrameStats();
+  private readonly addrCache = new Map<string, Map<number, PacketAddr>>();
+  private handler: PacketHandler | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private sent = 0;
+  private sentBytes = 0;
+  private sendErrors = 0;
+  private received = 0;
+  private unhandled = 0;
+  private readonly handlerLog = new RateLimitedLog((m) => log.warn(m));
+
+  /**
+   * Opens both handles and starts capturing. Throws SocketError: SOCK_NO_LIBPCAP, SOCK_PERMISSION,
+   * SOCK_NO_INTERFACE, SOCK_BAD_ADDRESS (bad IP/MAC/flags) or SOCK_PCAP (libpcap refused).
+   */
+  constructor(options: PcapConnOptions) {
+    if (!options.ipv4 && !options.ipv6) {
+      throw new SocketError("SOCK_BAD_ADDRESS", "at least one address family (IPv4 or IPv6) must be configured");
+    }
+    const device = options.device ?? options.interface;
+    if (!options.device && !interfaceExists(options.interface)) {
+      throw new SocketError("SOCK_NO_INTERFACE", `network interface ${options.interface} not found`);
+    }
+    const srcMac = options.srcMac ?? interfaceMac(options.interface);
+    if (!srcMac) {
+      throw new SocketError("SOCK_NO_INTERFACE", `network interface ${options.interface} has no hardware (MAC) address`);
+    }
+    this.port = resolveLocalPort(options.port);
+    try {
+      this.builder = new FrameBuilder({
+        srcMac,
+        ipv4: options.ipv4,
+        ipv6: options.ipv6,
+        srcPort: this.port,
+        localFlags: options.localFlags,
+      });
+    } catch (err) {
+      throw socketError(err, "SOCK_BAD_ADDRESS", "bad network settings");
+    }
+    this.localAddr = { ip: options.ipv4?.ip ?? options.ipv6!.ip, port: this.port };
+
+    try {
+      this.sendHandle = PcapHandle.open({
+        device,
+        snaplen: SEND_SNAPLEN,
+        bufferSize: SEND_BUFFER,
+        immediate: true,
+        direction: "in",
+        filter: "less 1",
+      });
+    } catch (err) {
+      throw socketError(err, "SOCK_PCAP", `send handle on ${device}`);
+    }
+
+    let recv: PcapHandle | undefined;
+    try {
+      recv = PcapHandle.open({
+        device,
+        snaplen: RECV_SNAPLEN,
+        bufferSize: options.sockbuf ?? DEFAULT_SOCKBUF[options.role],
+        immediate: true,
+        timeoutMs: breakloopWakes() ? 0 : RECV_TIMEOUT_MS,
+        direction: "in",
+        filter: options.filter ?? `tcp and dst port ${this.port}`,
+      });
+      const link = recv.datalink();
+      if (link !== DLT_EN10MB) {
+        throw new SocketError("SOCK_PCAP", `interface ${options.interface} is not Ethernet (pcap link type ${link})`);
+      }
+      this.capture = new Capture({
+        handle: recv,
+        slots: options.ringSlots,
+        slotSize: options.ringSlotSize,
+        onFrame: this.onFrame,
+        onError: (err) => {
+          log.error(`capture on ${device} stopped: ${err.message}`);
+          this.close();
+        },
+        onHandlerError: (err) => this.handlerLog.emit(`packet handler threw: ${err instanceof Error ? err.message : String(err)}`),
+      });
+    } catch (err) {
+      recv?.close();
+      this.sendHandle.close();
+      throw socketError(err, "SOCK_PCAP", `receive handle on ${device}`);
+    }
+  }
+
+  onPacket(handler: PacketHandler): void {
+    this.handler = handler;
+  }
+
+  writeTo(data: Uint8Array, to: PacketAddr): void {
+    if (this.closed) throw new SocketError("SOCK_CLOSED", "raw socket is closed");
+    let frame: Uint8Array;
+    try {
+      frame = this.builder.build(data, to);
+    } catch (err) {
+      this.sendErrors++;
+      throw socketError(err, "SOCK_SEND_FAILED", "cannot build frame");
+    }
+    try {
+      this.sendHandle.send(frame);
+    } catch (err) {
+      this.sendErrors++;
+      throw socketError(err, "SOCK_SEND_FAILED", "send");
+    }
+    this.sent++;
+    this.sentBytes += data.length;
+  }
+
+  /** Server, on a TCPF message: `addr` gets its own flag cycle, restarted at entry 0 (empty clears it). */
+  setPeerFlags(addr: PacketAddr, flags: readonly (string | number)[]): void {
+    this.builder.setPeerFlags(addr, flags);
+  }
+
+  /** Server, when that client's connection ends: back to the shared local_flag cycle. */
+  clearPeerFlags(addr: PacketAddr): void {
+    this.builder.clearPeerFlags(addr);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Stops receiving at once; the returned promise resolves when libpcap has released both handles. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    this.handler = undefined;
+    this.sendHandle.close();
+    this.closing = this.capture.close();
+    return this.closing;
+  }
+
+  /** Lets the process exit while this conn is open (the capture worker keeps it alive otherwise). */
+  unref(): void {
+    this.capture.unref();
+  }
+
+  ref(): void {
+    this.capture.ref();
+  }
+
+  stats(): PcapConnStats {
+    return {
+      port: this.port,
+      sent: this.sent,
+      sentBytes: this.sentBytes,
+      sendErrors: this.sendErrors,
+      received: this.received,
+      unhandled: this.unhandled,
+      frames: { ...this.frameStats },
+      capture: this.capture.stats(),
+    };
+  }
+
+  private readonly onFrame = (ring: Uint8Array, offset: number, length: number): void => {
+    const f = parseFrame(ring.subarray(offset, offset + length), this.frameStats);
+    if (!f) return;
+    const h = this.handler;
+    if (!h) {
+      this.unhandled++;
+      return;
+    }
+    this.received++;
+    h(f.payload, this.stableAddr(f.src));
+  };
+
+  /**
+   * One PacketAddr object per peer, so upper layers and the FrameBuilder's per-object cache see the
+   * same object for every datagram of a peer. Bounded: cleared past 4096 peers.
+   */
+  private stableAddr(src: PacketAddr): PacketAddr {
+    let byPort = this.addrCache.get(src.ip);
+    if (!byPort) {
+      if (this.addrCache.size >= 4096) this.addrCache.clear();
+      byPort = new Map();
+      this.addrCache.set(src.ip, byPort);
+    }
+    let addr = byPort.get(src.port);
+    if (!addr) {
+      if (byPort.size >= 4096) byPort.clear();
+      addr = Object.freeze({ ip: src.ip, port: src.port });
+      byPort.set(src.port, addr);
+    }
+    return addr;
+  }
+}
