@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { metrics, provide, registerConfig, resetMetrics } from "../src/lib/metrics.ts";
 import { startStatusServer, type StatusServer } from "../src/lib/status-server.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
+const FIXTURE = join(ROOT, "test/fixtures/conf/go-aes-server.yaml");
 
 /** Runs `paqet status ...` as a real subprocess; async so this process can answer its requests. */
 async function paqetStatus(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -83,7 +84,7 @@ describe("paqet status", () => {
 
   test("the address comes from debug.pprof in the config", async () => {
     const cfg = join(dir, "server.yaml");
-    writeFileSync(cfg, `role: server\ndebug:\n  pprof: "${server.addr}"\n  diag: true\n`);
+    writeFileSync(cfg, `${readFileSync(FIXTURE, "utf8")}debug:\n  pprof: "${server.addr}"\n  diag: true\n`);
     const r = await paqetStatus("--json", "-c", cfg);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -122,6 +123,15 @@ describe("paqet status", () => {
     const r = await paqetStatus("-c", broken);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("broken.yaml");
+    expect(r.stderr).toStartWith(`invalid config: ${broken}:`);
+
+    // A config that parses but fails validation is fatal too (seed-fork §3.5): here pprof is public.
+    const open = join(dir, "open.yaml");
+    writeFileSync(open, `${readFileSync(FIXTURE, "utf8")}debug:\n  pprof: "0.0.0.0:6060"\n  diag: true\n`);
+    const v = await paqetStatus("-c", open);
+    expect(v.code).toBe(1);
+    expect(v.stderr.trim().split("\n")).toHaveLength(1);
+    expect(v.stderr).toContain("debug.pprof");
+    expect(v.stderr).toContain("loopback");
   });
 });

@@ -5,46 +5,30 @@
  * The address comes from `--addr` (alias `--pprof`, the fork's name), else the config's
  * `debug.pprof`, else 127.0.0.1:6060. Every failure is one line on stderr and exit status 1.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
-import { parse as parseYaml } from "yaml";
+import { ConfigError, formatProblem, loadConfig, type DebugConfig } from "../conf/index.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { parseGoDuration } from "../lib/metrics.ts";
 import { DEFAULT_STATUS_ADDR, STATUS_PATHS } from "../lib/status-server.ts";
 
 const DEFAULT_CONFIG = "/etc/paqet/config.yaml";
 
-interface DebugSettings {
-  pprof: string;
-  diag: boolean;
-}
-
 /**
- * Reads `debug.pprof` and `debug.diag` from the config. A missing file at the default path is
- * fine (undefined); a missing file that was asked for, or one that does not parse, throws.
+ * Loads and validates the config (seed-fork §3.5) for its `debug` block. A missing file at the
+ * default path is fine (undefined); a missing file that was asked for, or an invalid one, throws
+ * one line naming the first problem.
  */
-function readDebugSettings(path: string, explicit: boolean): DebugSettings | undefined {
-  if (!existsSync(path)) {
-    if (explicit) throw new Error(`config file ${path} does not exist`);
-    return undefined;
-  }
-  let doc: unknown;
+function readDebugSettings(path: string, explicit: boolean): DebugConfig | undefined {
+  if (!explicit && !existsSync(path)) return undefined;
   try {
-    doc = parseYaml(readFileSync(path, "utf8"));
+    return loadConfig(path).config.debug;
   } catch (err) {
-    throw new Error(`config file ${path}: ${errorMessage(err).split("\n")[0]}`);
+    if (!(err instanceof ConfigError)) throw err;
+    const first = err.problems[0];
+    const more = err.problems.length > 1 ? ` (and ${err.problems.length - 1} more; see paqet check -c ${path})` : "";
+    throw new Error(`invalid config: ${first ? formatProblem(err.fileName, first) : err.message.split("\n")[0]}${more}`);
   }
-  const debug = typeof doc === "object" && doc !== null ? (doc as Record<string, unknown>).debug : undefined;
-  if (debug === undefined || debug === null) return { pprof: "", diag: false };
-  if (typeof debug !== "object") throw new Error(`config file ${path}: debug must be a mapping`);
-  const { pprof, diag } = debug as Record<string, unknown>;
-  if (pprof !== undefined && pprof !== null && typeof pprof !== "string") {
-    throw new Error(`config file ${path}: debug.pprof must be a string such as 127.0.0.1:6060`);
-  }
-  if (diag !== undefined && diag !== null && typeof diag !== "boolean") {
-    throw new Error(`config file ${path}: debug.diag must be true or false`);
-  }
-  return { pprof: pprof ?? "", diag: diag ?? false };
 }
 
 function fail(line: string): never {
@@ -74,7 +58,7 @@ export default defineCommand({
     if (timeoutMs === undefined || timeoutMs <= 0) fail(`invalid --timeout ${JSON.stringify(timeoutText)}: use a duration such as 2s or 500ms`);
 
     let addr = typeof args.addr === "string" && args.addr !== "" ? args.addr : undefined;
-    let settings: DebugSettings | undefined;
+    let settings: DebugConfig | undefined;
     if (addr === undefined) {
       const explicit = typeof args.config === "string" && args.config !== "";
       try {
