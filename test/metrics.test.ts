@@ -7,6 +7,7 @@ import {
   metrics,
   parseGoDuration,
   provide,
+  recordPing,
   registerConfig,
   renderPrometheus,
   renderText,
@@ -111,9 +112,7 @@ describe("counters", () => {
   test("timestamps, ping and uptime use Go's text forms", () => {
     const t0 = Date.UTC(2026, 0, 2, 3, 4, 5, 120);
     metrics.rawLastUpAt = t0;
-    metrics.pingLastAt = t0;
-    metrics.pingLastRttMs = 45.9;
-    metrics.pingLastErr = "timeout";
+    recordPing(t0, 45.9, "timeout");
     const s = snapshot(metrics, Date.now() + 3_723_000);
     expect(Date.parse(s.raw_last_up_at!)).toBe(t0);
     expect(s.raw_last_down_at).toBeUndefined();

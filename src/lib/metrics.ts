@@ -7,6 +7,14 @@
  * allocates, looks anything up or calls a function. Everything costly (providers, formatting,
  * memory figures) happens only when someone asks for a snapshot.
  *
+ * What a layer calls:
+ * - `metrics.rawUpPackets++`, `metrics.tcpUpBytes += n`: counters, bumped in place.
+ * - `const off = provide("streams", () => this.streams.size)`: a value read only when asked; call
+ *   `off()` on close. Several sources of one key are summed (one per listener or pcap handle).
+ * - `registerConfig({ role, interface, ... })`: what `run` is serving, for the snapshot's `config`.
+ * - `limitRefused(kind, peer)` (limits-log.ts): a server limit refused someone; counts and logs.
+ * - `startStatusServer({ addr })` (status-server.ts): serves it all on loopback.
+ *
  * Field names follow the seed fork's snapshot (seed-fork.md §3.3) in camelCase; the snapshot uses
  * their snake_case form. Counters count whether or not the status endpoint is enabled, since a
  * disabled flag checked on every packet would cost more than the increment it saves.
@@ -61,11 +69,14 @@ export class Counters {
   refusedStreamsPerSession = 0;
   refusedHeaderTimeout = 0;
 
-  /** Epoch ms of a sampled raw send (first, then every 64th); 0 = never. */
+  /**
+   * Epoch ms of a sampled raw send (first, then every 64th); 0 = never. After the increment:
+   * `if ((metrics.rawUpPackets & 63) === 1) metrics.rawLastUpAt = Date.now();`
+   */
   rawLastUpAt = 0;
   /** Epoch ms of a sampled raw receive (first, every 64th, every oversize drop); 0 = never. */
   rawLastDownAt = 0;
-  /** The client's last diagnostic ping: epoch ms (0 = never), RTT in ms, error text ("" = none). */
+  /** The client's last diagnostic ping (see `recordPing`): epoch ms (0 = never), RTT in ms, error ("" = none). */
   pingLastAt = 0;
   pingLastRttMs = 0;
   pingLastErr = "";
@@ -79,6 +90,13 @@ export type CounterKey = Exclude<NumericKey, TimestampKey>;
 
 /** The one registry of this process. */
 export const metrics: Counters = new Counters();
+
+/** Records the client diag ticker's ping; the RTT is kept even when the ping failed, as the fork does. */
+export function recordPing(atMs: number, rttMs: number, err = ""): void {
+  metrics.pingLastAt = atMs;
+  metrics.pingLastRttMs = rttMs;
+  metrics.pingLastErr = err;
+}
 
 /** Help text per counter, for Prometheus; its keys are also the snapshot's counter order. */
 const COUNTER_HELP: Record<CounterKey, string> = {
