@@ -99,6 +99,17 @@ describe("paqet status", () => {
     expect(r.stderr).toBe(`failed to reach http://127.0.0.1:${port}/debug/paqet/text: connection refused\n`);
   });
 
+  test("a listener that never answers: exit 1 after --timeout with one line", async () => {
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const r = await paqetStatus("--addr", `127.0.0.1:${silent.port}`, "--timeout", "300ms");
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`failed to reach http://127.0.0.1:${silent.port}/debug/paqet/text: no answer within 300ms\n`);
+    } finally {
+      silent.stop(true);
+    }
+  });
+
   test("endpoint with diagnostics off: exit 1, one line with the hint", async () => {
     const r = await paqetStatus("--json", "--addr", off.addr);
     expect(r.code).toBe(1);
