@@ -31,9 +31,10 @@ function readDebugSettings(path: string, explicit: boolean): DebugConfig | undef
   }
 }
 
-function fail(line: string): never {
+/** Writes one line to stderr; the exit status it returns becomes the process's (cli/main.ts). */
+function fail(line: string): number {
   process.stderr.write(`${line}\n`);
-  process.exit(1);
+  return 1;
 }
 
 /** A fetch failure as a few words (Bun's messages for refused connections are long). */
@@ -55,7 +56,7 @@ export default defineCommand({
   async run({ args }) {
     const timeoutText = String(args.timeout);
     const timeoutMs = parseGoDuration(timeoutText);
-    if (timeoutMs === undefined || timeoutMs <= 0) fail(`invalid --timeout ${JSON.stringify(timeoutText)}: use a duration such as 2s or 500ms`);
+    if (timeoutMs === undefined || timeoutMs <= 0) return fail(`invalid --timeout ${JSON.stringify(timeoutText)}: use a duration such as 2s or 500ms`);
 
     let addr = typeof args.addr === "string" && args.addr !== "" ? args.addr : undefined;
     let settings: DebugConfig | undefined;
@@ -64,7 +65,7 @@ export default defineCommand({
       try {
         settings = readDebugSettings(explicit ? String(args.config) : DEFAULT_CONFIG, explicit);
       } catch (err) {
-        fail(errorMessage(err));
+        return fail(errorMessage(err));
       }
       addr = settings?.pprof || DEFAULT_STATUS_ADDR;
     }
@@ -76,7 +77,7 @@ export default defineCommand({
       res = await fetch(url, { signal: AbortSignal.timeout(Math.ceil(timeoutMs)) });
       body = await res.text();
     } catch (err) {
-      fail(`failed to reach ${url}: ${reachError(err, timeoutText)}`);
+      return fail(`failed to reach ${url}: ${reachError(err, timeoutText)}`);
     }
     if (res.status !== 200) {
       const detail = body.trim().split("\n")[0] ?? "";
@@ -84,8 +85,9 @@ export default defineCommand({
         res.status === 404 && (settings === undefined || !settings.diag)
           ? " (is it enabled? set debug.pprof: 127.0.0.1:6060 and debug.diag: true in the config, then restart paqet)"
           : "";
-      fail(`status endpoint returned ${res.status}: ${detail}${hint}`);
+      return fail(`status endpoint returned ${res.status}: ${detail}${hint}`);
     }
     process.stdout.write(body);
+    return 0;
   },
 });

@@ -19,7 +19,7 @@
  * their snake_case form. Counters count whether or not the status endpoint is enabled, since a
  * disabled flag checked on every packet would cost more than the increment it saves.
  */
-import { COMMIT, VERSION } from "./version.ts";
+import { BUILD_TIME, COMMIT, GIT_TAG, VERSION } from "./version.ts";
 
 /** Monotonic process-wide counters and a few sampled timestamps. Bump them directly. */
 export class Counters {
@@ -303,9 +303,9 @@ export function snapshot(m: Counters = metrics, nowMs: number = Date.now()): Sta
     uptime: formatGoDuration(Math.floor(Math.max(0, nowMs - startedAt) / 1000) * 1000),
     uptime_seconds: Math.floor(Math.max(0, nowMs - startedAt) / 1000),
     version: VERSION,
-    git_tag: "unknown",
+    git_tag: GIT_TAG,
     git_commit: COMMIT,
-    build_time: "unknown",
+    build_time: BUILD_TIME,
     config: configSummary,
     sessions: readProvided("sessions"),
     streams: readProvided("streams"),
