@@ -105,6 +105,14 @@ export class Capture {
   private closing: Promise<void> | undefined;
   private onWorkerDone: (() => void) | undefined;
   private lastKernel = { dropped: 0, ifDropped: 0 };
+  private markReady: (() => void) | undefined;
+  /**
+   * Resolves once the worker is inside libpcap (frames that arrived earlier wait in the kernel
+   * buffer and are not lost), or when the capture failed or closed first; it never rejects.
+   */
+  readonly ready: Promise<void> = new Promise<void>((resolve) => {
+    this.markReady = resolve;
+  });
 
   constructor(options: CaptureOptions) {
     const slots = options.slots ?? DEFAULT_SLOTS;
@@ -187,6 +195,7 @@ export class Capture {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.stopping = true;
+    this.markReady?.();
     Atomics.store(this.ctrl, CTRL.stop, 1);
     Atomics.notify(this.ctrl, CTRL.read);
     Atomics.notify(this.ctrl, CTRL.write);
@@ -211,7 +220,9 @@ export class Capture {
   }
 
   private onWorkerEvent(event: CaptureEvent): void {
-    if (event.type === "stopped") {
+    if (event.type === "running") {
+      this.markReady?.();
+    } else if (event.type === "stopped") {
       this.finishWorker();
     } else if (event.type === "error") {
       this.finishWorker();
@@ -221,6 +232,7 @@ export class Capture {
 
   private finishWorker(): void {
     this.workerDone = true;
+    this.markReady?.();
     this.onWorkerDone?.();
   }
 

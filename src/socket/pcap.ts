@@ -188,6 +188,14 @@ export class PcapPacketConn implements PacketConn {
     }
   }
 
+  /**
+   * Resolves when the capture worker is reading (it never rejects). Datagrams that arrive earlier
+   * are kept by the kernel and delivered then; awaiting this only makes the first delivery prompt.
+   */
+  get ready(): Promise<void> {
+    return this.capture.ready;
+  }
+
   onPacket(handler: PacketHandler): void {
     this.handler = handler;
   }
