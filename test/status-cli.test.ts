@@ -76,6 +76,12 @@ describe("paqet status", () => {
     expect(r.stdout).toMatch(/^ {4}raw packets: +up=4242 +down=0$/m);
   });
 
+  test("localhost means 127.0.0.1, as the endpoint binds it", async () => {
+    const r = await paqetStatus("--json", "--addr", `localhost:${server.port}`);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).raw_up_packets).toBe(4242);
+  });
+
   test("--pprof is accepted as the fork's name for --addr", async () => {
     const r = await paqetStatus("--json", "--pprof", server.addr);
     expect(r.code).toBe(0);

@@ -70,6 +70,9 @@ export default defineCommand({
       addr = settings?.pprof || DEFAULT_STATUS_ADDR;
     }
 
+    // The endpoint binds `localhost` as 127.0.0.1 (status-server.ts); ask the same address
+    // rather than whatever localhost resolves to first here (possibly ::1).
+    if (addr.startsWith("localhost:")) addr = `127.0.0.1${addr.slice("localhost".length)}`;
     const url = `http://${addr}${args.json ? STATUS_PATHS.status : STATUS_PATHS.text}`;
     let res: Response;
     let body: string;
