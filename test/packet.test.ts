@@ -13,6 +13,8 @@ import {
   encodePcapFile,
   ETHERTYPE_IPV4,
   fillTcpChecksum,
+  finishChecksum,
+  sumWords,
   formatFlags,
   formatIp,
   formatMac,
@@ -300,6 +302,26 @@ describe("property round-trips", () => {
       const v4 = r.bytes(4);
       expect(parseIp(formatIp(v4))).toEqual(v4);
     }
+  });
+});
+
+describe("internet checksum", () => {
+  test("word sums agree with a naive 16-bit sum for any offset, length and view", () => {
+    const r = rng(99);
+    const naive = (b: Uint8Array, off: number, len: number) => {
+      let s = 0;
+      for (let i = 0; i < len; i += 2) s += (b[off + i]! << 8) | (i + 1 < len ? b[off + i + 1]! : 0);
+      return s;
+    };
+    const backing = r.bytes(3000);
+    for (let i = 0; i < 500; i++) {
+      const view = backing.subarray(r.int(7));
+      const off = r.int(50);
+      const len = r.int(view.length - off);
+      expect(finishChecksum(sumWords(view, off, len))).toBe(finishChecksum(naive(view, off, len)));
+    }
+    // RFC 1071 §3 example: 00 01 f2 03 f4 f5 f6 f7 sums to ddf2.
+    expect(internetChecksum(unhex("0001f203f4f5f6f7"))).toBe(~0xddf2 & 0xffff);
   });
 });
 

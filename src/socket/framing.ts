@@ -32,7 +32,7 @@
  *   destination IP or MAC, flags, sequence numbers, checksums and TTL are ignored on input.
  */
 import { formatIp, formatIpv4, IPV4_LEN, IPV6_LEN, isIpv4Mapped, MAC_LEN, parseMac, tryParseIp } from "../packet/address.ts";
-import { finishChecksum, sumWords } from "../packet/checksum.ts";
+import { finishChecksum, sumWords, sumWordsView } from "../packet/checksum.ts";
 import { PacketError } from "../packet/errors.ts";
 import { ETH_DST, ETH_HEADER_LEN, ETH_MIN_FRAME, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from "../packet/ethernet.ts";
 import {
@@ -218,6 +218,7 @@ export class FrameBuilder {
   private localIndex = 0;
   private c = 0;
   private readonly buf: Uint8Array;
+  private readonly view: DataView;
   private readonly maxPayload: number;
   private readonly peers = new Map<string, Peer>();
   private readonly byObject = new WeakMap<PacketAddr, Peer>();
@@ -234,6 +235,7 @@ export class FrameBuilder {
     this.t0 = (opts.t0 ?? Date.now()) >>> 0;
     this.maxPayload = opts.maxPayload ?? MAX_IP_PAYLOAD - PAQET_TCP_SYN_LEN;
     this.buf = new Uint8Array(MAX_HEADERS + this.maxPayload);
+    this.view = new DataView(this.buf.buffer);
   }
 
   /** Packets built so far: the counter c of §3.4 (the next packet uses c + 1). */
@@ -346,7 +348,7 @@ export class FrameBuilder {
 
     // Pseudo-header: src, dst, protocol, TCP length (the IPv6 32-bit length fits in 16 bits here).
     const pseudo = fam.srcSum + peer.dstSum + IP_PROTO_TCP + tcpLen;
-    const cs = finishChecksum(pseudo + sumWords(b, t, tcpLen));
+    const cs = finishChecksum(pseudo + sumWordsView(this.view, t, tcpLen));
     b[t + TCP_CHECKSUM] = cs >>> 8;
     b[t + TCP_CHECKSUM + 1] = cs & 0xff;
 
@@ -464,18 +466,36 @@ export interface ParsedFrame {
 
 const SHARED_STATS = newFrameStats();
 
-/** IPv4 text by address value: avoids formatting the same few peers' addresses per packet. */
-const v4Text = new Map<number, string>();
-const V4_TEXT_LIMIT = 1024;
+/**
+ * Address text by address bytes, in a small direct-mapped cache: a socket talks to few peers, so
+ * formatting the same address per packet is avoided without allocating a key.
+ */
+const TEXT_SLOTS = 256;
+const textWords = new Uint32Array(TEXT_SLOTS * 4);
+const textFamily = new Uint8Array(TEXT_SLOTS);
+const textValue: string[] = new Array<string>(TEXT_SLOTS).fill("");
 
-function ipv4Text(b: Uint8Array, off: number): string {
-  const n = ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
-  let s = v4Text.get(n);
-  if (s === undefined) {
-    if (v4Text.size >= V4_TEXT_LIMIT) v4Text.clear();
-    s = formatIpv4(b, off);
-    v4Text.set(n, s);
+function word(b: Uint8Array, i: number): number {
+  return ((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0;
+}
+
+function ipText(b: Uint8Array, off: number, len: 4 | 16): string {
+  const w0 = word(b, off);
+  const w1 = len === 16 ? word(b, off + 4) : 0;
+  const w2 = len === 16 ? word(b, off + 8) : 0;
+  const w3 = len === 16 ? word(b, off + 12) : 0;
+  const slot = (Math.imul(w0 ^ w1 ^ w2 ^ w3 ^ len, 0x9e3779b1) >>> 24) & (TEXT_SLOTS - 1);
+  const k = slot * 4;
+  if (textFamily[slot] === len && textWords[k] === w0 && textWords[k + 1] === w1 && textWords[k + 2] === w2 && textWords[k + 3] === w3) {
+    return textValue[slot]!;
   }
+  const s = len === 4 ? formatIpv4(b, off) : formatIp(b.subarray(off, off + 16));
+  textFamily[slot] = len;
+  textWords[k] = w0;
+  textWords[k + 1] = w1;
+  textWords[k + 2] = w2;
+  textWords[k + 3] = w3;
+  textValue[slot] = s;
   return s;
 }
 
@@ -524,8 +544,8 @@ export function parseFrame(frame: Uint8Array, stats: FrameStats = SHARED_STATS):
     }
     t = ip + ihl;
     end = ip + total;
-    src = ipv4Text(frame, ip + IPV4_SRC);
-    dst = ipv4Text(frame, ip + IPV4_DST);
+    src = ipText(frame, ip + IPV4_SRC, IPV4_LEN);
+    dst = ipText(frame, ip + IPV4_DST, IPV4_LEN);
   } else if (etherType === ETHERTYPE_IPV6) {
     if (n - ip < IPV6_HEADER_LEN) {
       stats.truncated++;
@@ -546,8 +566,8 @@ export function parseFrame(frame: Uint8Array, stats: FrameStats = SHARED_STATS):
     }
     t = ip + IPV6_HEADER_LEN;
     end = t + plen;
-    src = formatIp(frame.subarray(ip + IPV6_SRC, ip + IPV6_SRC + IPV6_LEN));
-    dst = formatIp(frame.subarray(ip + IPV6_DST, ip + IPV6_DST + IPV6_LEN));
+    src = ipText(frame, ip + IPV6_SRC, IPV6_LEN);
+    dst = ipText(frame, ip + IPV6_DST, IPV6_LEN);
   } else {
     stats.notIp++;
     return undefined;
