@@ -102,12 +102,14 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The key most likely meant by `key` inside the mapping at `path` (indices as `[]`): a close
- * sibling, else the same name elsewhere in the file (`transport.kcp.key`), else the nearest
- * sibling however far.
+ * The key most likely meant by `key` in a mapping whose valid keys are `siblings`: the one place
+ * in the schema that has this exact name (`transport.kcp.key` for a `key` under `transport`), else
+ * a close sibling, else the nearest sibling however far.
  */
-export function suggestKey(key: string, siblings: readonly string[], path: string): string | undefined {
+export function suggestKey(key: string, siblings: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
+  const sameName = ALL_PATHS.filter((p) => p === lower || p.endsWith(`.${lower}`));
+  if (sameName.length === 1 && !siblings.includes(lower)) return sameName[0]!.replaceAll("[]", "[0]");
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const s of siblings) {
@@ -117,9 +119,5 @@ export function suggestKey(key: string, siblings: readonly string[], path: strin
       bestDistance = d;
     }
   }
-  const close = Math.max(2, Math.floor(key.length / 3));
-  if (best !== undefined && bestDistance <= close) return best;
-  const elsewhere = ALL_PATHS.find((p) => p.endsWith(`.${lower}`) || p === lower);
-  if (elsewhere !== undefined && !elsewhere.startsWith(`${path}.`)) return elsewhere.replaceAll("[]", "[0]");
   return best;
 }

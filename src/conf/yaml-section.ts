@@ -131,7 +131,7 @@ export class Section {
         this.f.warn(keyPath, keyNode, note);
         continue;
       }
-      const guess = suggestKey(key, known, this.schemaPath);
+      const guess = suggestKey(key, known);
       this.f.warn(keyPath, keyNode, `unknown key, ignored${guess ? ` (did you mean "${guess}"?)` : ""}`);
     }
   }
