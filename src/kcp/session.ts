@@ -1,0 +1,478 @@
+/**
+ * A kcp-go compatible session: the ARQ core (core.ts) over a PacketConn, with the per-session FEC
+ * codec and the shared PacketCrypt in between, exposed as a `Duplex` for smux.
+ *
+ *   write → core.send → flush → FecCodec.encode → PacketCrypt.seal → PacketConn.writeTo
+ *   PacketConn → PacketCrypt.open (listener or dialer) → feed → FecCodec.decode → core.input → data
+ *
+ * FLUSH RULE. The bytes on the wire are what kcp-go would send (the core is kcp-go's), but no
+ * request waits for the fixed interval timer while the link is idle:
+ *   - Writes made during one event-loop turn are coalesced (stream mode merges them into shared
+ *     segments) and flushed by ONE full flush at the end of that turn (a microtask queued by the
+ *     first write). With kcp-go's write delay on, small writes would instead wait up to one
+ *     interval; with it off, kcp-go flushes after every Write — smux writes a frame header and its
+ *     payload as separate writes, so per-turn coalescing is what kcp-go's gathered WriteBuffers does.
+ *   - After the datagrams of one input batch are processed, pending ACKs go out in ONE ACK-only
+ *     flush at the end of the turn instead of waiting for the periodic flush. With ACK no-delay on
+ *     (fast2/fast3) the core still answers every data datagram at once, as kcp-go does, and it
+ *     flushes in full at once when una advanced or a fast resend is due.
+ *   - The periodic update (kcp-go's per-session timer) still runs every `interval` ms, sooner when
+ *     a retransmission is due, from one shared scheduler for all sessions.
+ */
+import type { Duplex, DuplexHandlers } from "../lib/duplex.ts";
+import { errorMessage } from "../lib/errors.ts";
+import { logger } from "../lib/log.ts";
+import type { PacketAddr, PacketConn } from "../socket/types.ts";
+import type { FecCodec, PacketCrypt } from "./codec-types.ts";
+import { KcpCore, STATE_DEAD, type KcpCoreStats } from "./core.ts";
+import { KcpError } from "./errors.ts";
+import { createFec } from "./fec.ts";
+import type { KcpOptions } from "./options.ts";
+
+const log = logger("kcp");
+
+/** u32 milliseconds for KCP timestamps. */
+export type KcpClock = () => number;
+
+export const monotonicMs: KcpClock = () => Math.floor(performance.now()) >>> 0;
+
+// ---- shared scheduler ----------------------------------------------------------------------------
+
+interface Tickable {
+  /** Runs the periodic update; returns ms until the next one, or undefined to stop. */
+  tick(): number | undefined;
+  /** Runs the end-of-turn flush. */
+  flushTurn(): void;
+}
+
+interface TimerEntry {
+  due: number;
+  gen: number;
+  task: Tickable;
+}
+
+/**
+ * One timer for every session: a min-heap of due times (performance.now ms) with lazy deletion,
+ * and one microtask per turn for all sessions that asked for an end-of-turn flush.
+ */
+export class KcpScheduler {
+  private heap: TimerEntry[] = [];
+  private gens = new Map<Tickable, number>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerDue = Infinity;
+  private dirty = new Set<Tickable>();
+  private turnQueued = false;
+
+  /** (Re)schedules `task`'s periodic update `afterMs` from now, replacing any earlier schedule. */
+  schedule(task: Tickable, afterMs: number): void {
+    const gen = (this.gens.get(task) ?? 0) + 1;
+    this.gens.set(task, gen);
+    this.push({ due: performance.now() + afterMs, gen, task });
+    this.arm();
+  }
+
+  cancel(task: Tickable): void {
+    this.gens.delete(task);
+    this.dirty.delete(task);
+  }
+
+  /** Asks for `task.flushTurn()` once at the end of the current turn. */
+  flushAtEndOfTurn(task: Tickable): void {
+    this.dirty.add(task);
+    if (this.turnQueued) return;
+    this.turnQueued = true;
+    queueMicrotask(this.runTurn);
+  }
+
+  /** Sessions with a live periodic schedule. */
+  get size(): number {
+    return this.gens.size;
+  }
+
+  private readonly runTurn = (): void => {
+    this.turnQueued = false;
+    const tasks = [...this.dirty];
+    this.dirty.clear();
+    for (const t of tasks) t.flushTurn();
+  };
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    this.timerDue = Infinity;
+    // Timers fire up to a millisecond early or late; treat anything due within 1 ms as due.
+    const now = performance.now() + 1;
+    let ran = 0;
+    const limit = this.heap.length;
+    while (this.heap.length > 0 && this.heap[0]!.due <= now && ran < limit) {
+      const e = this.pop()!;
+      ran++;
+      if (this.gens.get(e.task) !== e.gen) continue;
+      const next = e.task.tick();
+      if (next === undefined) this.cancel(e.task);
+      else if (this.gens.get(e.task) === e.gen) this.schedule(e.task, next);
+    }
+    this.arm();
+  };
+
+  private arm(): void {
+    while (this.heap.length > 0 && this.gens.get(this.heap[0]!.task) !== this.heap[0]!.gen) this.pop();
+    const head = this.heap[0];
+    if (!head) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerDue = Infinity;
+      return;
+    }
+    if (this.timer !== undefined && this.timerDue <= head.due) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerDue = head.due;
+    this.timer = setTimeout(this.fire, Math.max(0, head.due - performance.now()));
+  }
+
+  private push(e: TimerEntry): void {
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p]!.due <= e.due) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = e;
+  }
+
+  private pop(): TimerEntry | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length === 0 || !last) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && h[r]!.due < h[l]!.due ? r : l;
+      if (h[c]!.due >= last.due) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+    return top;
+  }
+}
+
+export const defaultScheduler = new KcpScheduler();
+
+// ---- session ---------------------------------------------------------------------------------------
+
+export interface KcpSessionStats {
+  datagramsIn: number;
+  datagramsOut: number;
+  /** Datagrams the PacketConn refused. */
+  sendErrors: number;
+  /** Dialer only: datagrams from an address other than the remote. */
+  foreignDropped: number;
+  /** Dialer only: datagrams that failed decryption or the CRC (also in the crypt's stats). */
+  cryptDropped: number;
+}
+
+export interface KcpSessionInit {
+  conn: PacketConn;
+  remote: PacketAddr;
+  conv: number;
+  crypt: PacketCrypt;
+  fec: FecCodec;
+  options: KcpOptions;
+  scheduler?: KcpScheduler;
+  clock?: KcpClock;
+  /** Called once when the session has closed (the listener forgets it). */
+  onClosed?: (session: KcpSession) => void;
+}
+
+const NOOP_HANDLERS: DuplexHandlers = { data() {}, drain() {}, close() {} };
+
+const SessionState = { Open: 0, Closed: 1 } as const;
+type SessionState = (typeof SessionState)[keyof typeof SessionState];
+
+export class KcpSession implements Duplex, Tickable {
+  readonly conv: number;
+  readonly remote: PacketAddr;
+  readonly stats: KcpSessionStats = { datagramsIn: 0, datagramsOut: 0, sendErrors: 0, foreignDropped: 0, cryptDropped: 0 };
+  readonly core: KcpCore;
+
+  private state: SessionState = SessionState.Open;
+  private closeError: Error | undefined;
+  private handlers: DuplexHandlers | undefined;
+  private closeDelivered = false;
+  private paused = false;
+  private delivering = false;
+  private wantDrain = false;
+  private needFull = false;
+  private needAck = false;
+  private readonly conn: PacketConn;
+  private readonly crypt: PacketCrypt;
+  private readonly fec: FecCodec;
+  private readonly opts: KcpOptions;
+  private readonly scheduler: KcpScheduler;
+  private readonly clock: KcpClock;
+  private readonly onClosed: ((s: KcpSession) => void) | undefined;
+
+  constructor(init: KcpSessionInit) {
+    this.conn = init.conn;
+    this.remote = init.remote;
+    this.conv = init.conv >>> 0;
+    this.crypt = init.crypt;
+    this.fec = init.fec;
+    this.opts = init.options;
+    this.scheduler = init.scheduler ?? defaultScheduler;
+    this.clock = init.clock ?? monotonicMs;
+    this.onClosed = init.onClosed;
+
+    const o = init.options;
+    if (!(o.sndWnd >= 1) || !(o.rcvWnd >= 1) || o.rcvWnd > 0xffff) {
+      throw new KcpError("KCP_BAD_OPTION", `KCP windows ${o.sndWnd}/${o.rcvWnd} must be 1..65535`);
+    }
+    this.core = new KcpCore(this.conv, this.output);
+    this.core.setMtu(Math.min(o.mtu, 1500) - this.crypt.overhead - this.fec.overhead);
+    this.core.setNodelay(o.nodelay, o.interval, o.resend, o.nocongestion);
+    this.core.setWndSize(o.sndWnd, o.rcvWnd);
+    this.core.stream = o.stream;
+    this.core.deadLink = o.deadLink;
+    this.scheduler.schedule(this, this.core.interval);
+  }
+
+  get closed(): boolean {
+    return this.state === SessionState.Closed;
+  }
+
+  // ---- Duplex --------------------------------------------------------------------------------------
+
+  setHandlers(handlers: DuplexHandlers): void {
+    this.handlers = handlers;
+    queueMicrotask(() => {
+      this.deliver();
+      this.deliverClose();
+    });
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.state !== SessionState.Open) return false;
+    if (chunk.byteLength > 0) {
+      if (this.core.stream) {
+        this.core.send(chunk);
+      } else {
+        // Message mode: one message per MSS-sized piece, as kcp-go's session write loop does.
+        for (let off = 0; off < chunk.byteLength; off += this.core.mss) {
+          this.core.send(chunk.subarray(off, off + this.core.mss));
+        }
+      }
+      this.needFull = true;
+      this.scheduler.flushAtEndOfTurn(this);
+    }
+    if (this.core.waitSnd >= this.core.sndWnd) {
+      this.wantDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.deliver();
+  }
+
+  close(err?: Error): void {
+    this.transition(SessionState.Closed, err);
+  }
+
+  // ---- packet side ---------------------------------------------------------------------------------
+
+  /**
+   * One decrypted datagram (the inner packet) for this session. Never throws: malformed input is
+   * counted by the FEC codec or the core.
+   */
+  feed(inner: Uint8Array): void {
+    if (this.state !== SessionState.Open) return;
+    this.stats.datagramsIn++;
+    const now = this.clock();
+    this.fec.decode(inner, (kcpPacket: Uint8Array, regular = true) => {
+      this.core.input(kcpPacket, now, regular, this.opts.ackNoDelay);
+    });
+    if (this.checkDead()) return;
+    if (this.core.ackCount > 0) {
+      this.needAck = true;
+      this.scheduler.flushAtEndOfTurn(this);
+    }
+    this.deliver();
+    this.maybeDrain();
+  }
+
+  /** @internal Periodic update from the scheduler: kcp-go's update(). */
+  tick(): number | undefined {
+    if (this.state !== SessionState.Open) return undefined;
+    const next = this.core.flush(this.clock(), false);
+    if (this.checkDead()) return undefined;
+    this.maybeDrain();
+    return next;
+  }
+
+  /** @internal End-of-turn flush (see FLUSH RULE above). */
+  flushTurn(): void {
+    if (this.state !== SessionState.Open) return;
+    const full = this.needFull;
+    const ack = this.needAck;
+    this.needFull = false;
+    this.needAck = false;
+    if (full || this.core.probe !== 0) this.core.flush(this.clock(), false);
+    else if (ack && this.core.ackCount > 0) this.core.flush(this.clock(), true);
+    if (this.checkDead()) return;
+    this.maybeDrain();
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  private readonly output = (kcpPacket: Uint8Array): void => {
+    this.fec.encode(kcpPacket, this.emitInner);
+  };
+
+  private readonly emitInner = (inner: Uint8Array): void => {
+    if (this.conn.isClosed) {
+      this.stats.sendErrors++;
+      this.closeSoon(new KcpError("KCP_SEND_FAILED", "the packet conn closed under the KCP session"));
+      return;
+    }
+    try {
+      this.conn.writeTo(this.crypt.seal(inner), this.remote);
+      this.stats.datagramsOut++;
+    } catch (err) {
+      // A refused frame is a lost datagram; KCP retransmits it. A closed conn ends the session.
+      this.stats.sendErrors++;
+      if (this.conn.isClosed) {
+        this.closeSoon(new KcpError("KCP_SEND_FAILED", `send failed: ${errorMessage(err)}`, { cause: err }));
+      }
+    }
+  };
+
+  private closeSoon(err: Error): void {
+    queueMicrotask(() => this.close(err));
+  }
+
+  private checkDead(): boolean {
+    if (this.core.state !== STATE_DEAD) return false;
+    this.close(new KcpError("KCP_DEAD_LINK", `no ACK after ${this.core.deadLink} transmissions of one segment`));
+    return true;
+  }
+
+  private deliver(): void {
+    const h = this.handlers;
+    if (!h || this.delivering) return;
+    this.delivering = true;
+    try {
+      while (!this.paused && this.state === SessionState.Open) {
+        const chunk = this.core.recv();
+        if (!chunk) break;
+        h.data(chunk);
+      }
+    } finally {
+      this.delivering = false;
+    }
+    // Reading a full receive queue re-opened the window: tell the peer without waiting a tick.
+    if (this.core.probe !== 0 && this.state === SessionState.Open) this.scheduler.flushAtEndOfTurn(this);
+  }
+
+  private maybeDrain(): void {
+    if (!this.wantDrain || this.core.waitSnd >= this.core.sndWnd || this.state !== SessionState.Open) return;
+    this.wantDrain = false;
+    (this.handlers ?? NOOP_HANDLERS).drain();
+  }
+
+  private deliverClose(): void {
+    if (this.state !== SessionState.Closed || this.closeDelivered || !this.handlers) return;
+    this.closeDelivered = true;
+    this.handlers.close(this.closeError);
+  }
+
+  private transition(to: SessionState, err?: Error): void {
+    if (this.state === to) return;
+    if (to === SessionState.Closed) {
+      // kcp-go Close: one final full flush, then the timer stops. Nothing on the wire marks the end.
+      if (this.core.state !== STATE_DEAD && !this.conn.isClosed) {
+        try {
+          this.core.flush(this.clock(), false);
+        } catch (flushErr) {
+          log.debug(`final flush of conv ${this.conv} failed: ${errorMessage(flushErr)}`);
+        }
+      }
+      this.state = SessionState.Closed;
+      this.closeError = err;
+      this.scheduler.cancel(this);
+      if (err) log.debug(`session conv ${this.conv} closed: ${err.message}`);
+      this.onClosed?.(this);
+      queueMicrotask(() => this.deliverClose());
+    }
+  }
+}
+
+/** The core's counters plus the session's, for status output. */
+export function sessionCounters(s: KcpSession): KcpCoreStats & KcpSessionStats {
+  return { ...s.core.stats, ...s.stats };
+}
+
+// ---- dialer ----------------------------------------------------------------------------------------
+
+export interface DialOptions {
+  kcp: KcpOptions;
+  crypt: PacketCrypt;
+  /** This session's FEC codec; default: FEC off (still accepting a peer's FEC, as kcp-go does). */
+  fec?: FecCodec;
+  /** Fixed conv for tests; default 4 random bytes read little-endian, as kcp-go's NewConn. */
+  conv?: number;
+  scheduler?: KcpScheduler;
+  clock?: KcpClock;
+}
+
+export function randomConv(): number {
+  const b = crypto.getRandomValues(new Uint8Array(4));
+  return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+}
+
+/**
+ * A client session to `remote` over `conn` (kcp-go NewConn). It takes over `conn`'s packet handler
+ * and drops datagrams from any other address; closing the session leaves `conn` open (its owner
+ * closes it).
+ */
+export function dial(conn: PacketConn, remote: PacketAddr, options: DialOptions): KcpSession {
+  if (conn.isClosed) throw new KcpError("KCP_CLOSED", "cannot dial over a closed packet conn");
+  const remoteIp = remote.ip;
+  const remotePort = remote.port;
+  const session = new KcpSession({
+    conn,
+    remote: { ip: remote.ip, port: remote.port },
+    conv: options.conv ?? randomConv(),
+    crypt: options.crypt,
+    fec: options.fec ?? createFec(0, 0),
+    options: options.kcp,
+    scheduler: options.scheduler,
+    clock: options.clock,
+    onClosed: () => conn.onPacket(() => {}),
+  });
+  conn.onPacket((data, from) => {
+    if (from.port !== remotePort || from.ip !== remoteIp) {
+      session.stats.foreignDropped++;
+      return;
+    }
+    const inner = options.crypt.open(data);
+    if (!inner) {
+      session.stats.cryptDropped++;
+      return;
+    }
+    session.feed(inner);
+  });
+  return session;
+}
