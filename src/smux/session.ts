@@ -12,7 +12,7 @@
  */
 import type { Duplex } from "../lib/duplex.ts";
 import { errorMessage } from "../lib/errors.ts";
-import { logger } from "../lib/log.ts";
+import { RateLimitedLog, logger } from "../lib/log.ts";
 import { defaultSmuxConfig, verifySmuxConfig, type SmuxConfig } from "./config.ts";
 import { SmuxError } from "./errors.ts";
 import { Cmd, FrameDecoder, HEADER_SIZE, UPD_SIZE, decodeUpd, encodeHeader, encodeUpd } from "./frame.ts";
@@ -20,6 +20,8 @@ import { Stream, type StreamHost } from "./stream.ts";
 import { systemTimers, type TimerSource } from "./timers.ts";
 
 const log = logger("smux");
+/** Protocol violations are warnings, but a flood of bad sessions must stay a few lines. */
+const violationLog = new RateLimitedLog((m) => log.warn(m));
 
 /** Go smux's accept backlog: the receive loop waits while this many streams are unaccepted. */
 export const ACCEPT_BACKLOG = 1024;
@@ -246,7 +248,7 @@ export class Session implements StreamHost {
     this.sendQueue = [];
     this.sendHead = 0;
     for (const w of this.acceptWaiters.splice(0)) w.reject(streamErr);
-    if (err instanceof SmuxError && err.code === "SMUX_INVALID_PROTOCOL") log.warn(`session closed: ${err.message}`);
+    if (err instanceof SmuxError && err.code === "SMUX_INVALID_PROTOCOL") violationLog.emit(`session closed: ${err.message}`);
     else if (err) log.debug(`session closed: ${err.message}`);
     this.transport.close();
     for (const cb of this.closeCallbacks.splice(0)) cb(err);
