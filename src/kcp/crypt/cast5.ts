@@ -5,9 +5,10 @@
 import type { BlockEncrypt } from "./cfb.ts";
 import { CAST5_SBOX_HEX } from "./cast5-sbox.ts";
 
-const SBOX: readonly Uint32Array[] = CAST5_SBOX_HEX.map((hex) => {
-  const box = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) box[i] = Number.parseInt(hex.slice(i * 8, i * 8 + 8), 16);
+const SBOX: readonly Int32Array[] = CAST5_SBOX_HEX.map((hex) => {
+  // Int32 storage keeps the round arithmetic on integers (Uint32 entries above 2^31 read as doubles).
+  const box = new Int32Array(256);
+  for (let i = 0; i < 256; i++) box[i] = Number.parseInt(hex.slice(i * 8, i * 8 + 8), 16) | 0;
   return box;
 });
 const S1 = SBOX[0]!, S2 = SBOX[1]!, S3 = SBOX[2]!, S4 = SBOX[3]!;
@@ -83,13 +84,13 @@ const QUARTERS: readonly { words: readonly number[][]; keys: readonly number[][]
 const WORD_EXTRA_BOX = [S7, S8, S5, S6] as const;
 const KEY_EXTRA_BOX = [S5, S6, S7, S8] as const;
 
-function keySchedule(key: Uint8Array): { km: Uint32Array; kr: Uint8Array } {
-  const t = new Uint32Array(8);
+function keySchedule(key: Uint8Array): { km: Int32Array; kr: Uint8Array } {
+  const t = new Int32Array(8);
   for (let i = 0; i < 4; i++) {
-    t[i] = ((key[4 * i]! << 24) | (key[4 * i + 1]! << 16) | (key[4 * i + 2]! << 8) | key[4 * i + 3]!) >>> 0;
+    t[i] = (key[4 * i]! << 24) | (key[4 * i + 1]! << 16) | (key[4 * i + 2]! << 8) | key[4 * i + 3]!;
   }
   const byte = (i: number): number => (t[i >> 2]! >>> (24 - 8 * (i & 3))) & 0xff;
-  const k = new Uint32Array(32);
+  const k = new Int32Array(32);
   let n = 0;
   for (let pass = 0; pass < 2; pass++) {
     for (const q of QUARTERS) {

@@ -35,9 +35,9 @@ function tau(a: number): number {
 
 /** τ then the round's linear map L, folded into four byte tables (one per byte position). */
 const T = [0, 1, 2, 3].map((pos) =>
-  Uint32Array.from({ length: 256 }, (_, x) => {
+  Int32Array.from({ length: 256 }, (_, x) => {
     const b = SBOX[x]! << (24 - 8 * pos);
-    return (b ^ rotl(b, 2) ^ rotl(b, 10) ^ rotl(b, 18) ^ rotl(b, 24)) >>> 0;
+    return b ^ rotl(b, 2) ^ rotl(b, 10) ^ rotl(b, 18) ^ rotl(b, 24);
   }),
 );
 const T0 = T[0]!, T1 = T[1]!, T2 = T[2]!, T3 = T[3]!;

@@ -11,13 +11,14 @@ const DELTA = 0x9e3779b9;
 const KCP_TEA_CYCLES = 8;
 const XTEA_CYCLES = 32;
 
-function keyWords(key: Uint8Array): Uint32Array {
+/** Int32 storage keeps the JIT on integer arithmetic (Uint32 values above 2^31 read back as doubles). */
+function keyWords(key: Uint8Array): Int32Array {
   const v = new DataView(key.buffer, key.byteOffset, 16);
-  return new Uint32Array([v.getUint32(0), v.getUint32(4), v.getUint32(8), v.getUint32(12)]);
+  return new Int32Array([v.getInt32(0), v.getInt32(4), v.getInt32(8), v.getInt32(12)]);
 }
 
 function readBE(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+  return (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
 }
 
 function writeBE(b: Uint8Array, o: number, w: number): void {
@@ -50,12 +51,12 @@ export function teaBlock(key: Uint8Array): BlockEncrypt {
 export function xteaBlock(key: Uint8Array): BlockEncrypt {
   const k = keyWords(key);
   // The per-cycle round keys depend only on the key, so precompute them as x/crypto does.
-  const rk = new Uint32Array(XTEA_CYCLES * 2);
+  const rk = new Int32Array(XTEA_CYCLES * 2);
   let sum = 0;
   for (let i = 0; i < XTEA_CYCLES; i++) {
-    rk[2 * i] = sum + k[sum & 3]!;
+    rk[2 * i] = (sum + k[sum & 3]!) | 0;
     sum = (sum + DELTA) >>> 0;
-    rk[2 * i + 1] = sum + k[(sum >>> 11) & 3]!;
+    rk[2 * i + 1] = (sum + k[(sum >>> 11) & 3]!) | 0;
   }
   return {
     blockSize: 8,

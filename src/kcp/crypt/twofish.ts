@@ -135,7 +135,8 @@ export function twofishBlock(key: Uint8Array): BlockEncrypt {
     k[2 * i + 1] = rotl((a + 2 * b) | 0, 9);
   }
 
-  const sb = [0, 1, 2, 3].map((j) => Uint32Array.from({ length: 256 }, (_, x) => mdsColumn(j, hByte(j, x, sKey))));
+  // Int32 storage keeps g() on integer arithmetic (Uint32 entries above 2^31 read back as doubles).
+  const sb = [0, 1, 2, 3].map((j) => Int32Array.from({ length: 256 }, (_, x) => mdsColumn(j, hByte(j, x, sKey))));
   const s0 = sb[0]!, s1 = sb[1]!, s2 = sb[2]!, s3 = sb[3]!;
   const g = (x: number): number => s0[x & 0xff]! ^ s1[(x >>> 8) & 0xff]! ^ s2[(x >>> 16) & 0xff]! ^ s3[x >>> 24]!;
 
