@@ -282,6 +282,23 @@ describe("smux stream ids and lifecycle", () => {
     server.close();
   });
 
+  test("a receiver accepts PSH up to 65535 bytes whatever its own MaxFrameSize, and a frame split across chunks", async () => {
+    const [peer, ours] = duplexPair();
+    peer.setHandlers({ data() {}, drain() {}, close() {} });
+    const server = Session.server(ours, { config: { ...v1, maxFrameSize: 1024 } });
+    const got: number[] = [];
+    server.onStream((s) => s.setHandlers({ data: (c) => got.push(c.length), drain() {}, close() {} }));
+    const frame = encodeFrame(1, Cmd.PSH, 3, new Uint8Array(65535).fill(1));
+    peer.write(encodeFrame(1, Cmd.SYN, 3));
+    peer.write(frame.subarray(0, 5));
+    peer.write(frame.subarray(5, 40000));
+    peer.write(frame.subarray(40000));
+    await settle();
+    expect(got).toEqual([65535]);
+    expect(server.closed).toBe(false);
+    server.close();
+  });
+
   test("session close sends nothing, ends every stream with SMUX_CLOSED, and refuses new work", async () => {
     const [a, b] = duplexPair();
     const rec = recordFrames(a);

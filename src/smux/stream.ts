@@ -109,6 +109,7 @@ export class Stream implements Duplex {
     return ((this.peerWindow | 0) - inflight) | 0;
   }
 
+  /** The one place the state changes; every edge is listed in ALLOWED. */
   private setState(next: StreamState): void {
     if (next === this._state) return;
     if (!ALLOWED[this._state].includes(next)) {
@@ -256,7 +257,7 @@ export class Stream implements Duplex {
     this.discardReceived();
     this.synPending = false;
     this.updPending = false;
-    this._state = StreamState.Closed;
+    this.setState(StreamState.Closed);
     this.deliverEnd(err);
   }
 
@@ -287,7 +288,7 @@ export class Stream implements Duplex {
     if (this.pendingBytes > 0) return this.sendData();
     if (this._state === StreamState.Closing) {
       this.host.emit(Cmd.FIN, this.id);
-      this._state = StreamState.Closed;
+      this.setState(StreamState.Closed);
       this.host.finished(this);
       return true;
     }
