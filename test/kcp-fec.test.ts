@@ -162,6 +162,41 @@ describe("kcp_stream_aes_fec.json decoder", () => {
     expect(rebuilt).toEqual([kcpOf(lost)]);
   });
 
+  test("groups more than 3 behind the newest are discarded; seqids at or past paws are ignored", () => {
+    const fec = createFec(2, 1);
+    const shard = (seqid: number, type: number, fill: number): Uint8Array => {
+      const b = new Uint8Array(40).fill(fill);
+      new DataView(b.buffer).setUint32(0, seqid, true);
+      b[4] = type;
+      b[5] = 0;
+      b[6] = 32; // size = 2 + 30 KCP bytes
+      b[7] = 0;
+      return b;
+    };
+    const rebuilt: number[] = [];
+    const deliver = (k: Uint8Array, regular: boolean): void => {
+      if (!regular) rebuilt.push(k[0]!);
+    };
+    fec.decode(shard(0, 0xf1, 0xaa), deliver); // group 0: one data shard
+    fec.decode(shard(12, 0xf1, 0xbb), deliver); // group 4: group 0 is now 4 behind and goes
+    expect(fec.stats.dropped).toBe(1);
+    fec.decode(shard(2, 0xf2, 0xcc), deliver); // group 0's parity alone can rebuild nothing
+    expect(rebuilt).toEqual([]);
+    // Within reach, data 9 lost: data 10 and parity 11 rebuild it (fill 0x99 in its KCP bytes).
+    const d9 = shard(9, 0xf1, 0x99);
+    const d10 = shard(10, 0xf1, 0x10);
+    const parity = new Uint8Array(40);
+    new DataView(parity.buffer).setUint32(0, 11, true);
+    parity[4] = 0xf2;
+    new ReedSolomon(2, 1).encode([d9.subarray(6), d10.subarray(6)], [parity.subarray(6)], 34);
+    fec.decode(d10, deliver);
+    fec.decode(parity, deliver);
+    expect(rebuilt).toEqual([0x99]);
+    const before = fec.stats.dropped;
+    fec.decode(shard(0xffffffff, 0xf1, 0), deliver);
+    expect(fec.stats.dropped).toBe(before + 1);
+  });
+
   test("raw KCP packets pass straight through; short and OOB packets are dropped", () => {
     const fec = createFec(D, P);
     const raw = hex("4433221151000002c621000000000000000000000b00000068656c6c6f207061716574");
