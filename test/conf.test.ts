@@ -355,3 +355,39 @@ describe("address and MAC parsing (Go's rules and words)", () => {
     expect(parseMac("020:0:5e:10:00:01").ok).toBe(false);
   });
 });
+
+describe("robustness", () => {
+  test("mangled configs either parse or fail with ConfigError, never anything else", () => {
+    const sources = ["go-aes-client.yaml", "go-gcm-udp-client.yaml", "go-null-server.yaml", "ten-mistakes.yaml"].map((n) => readFileSync(join(FIX, n), "utf8"));
+    const alphabet = ":-[]{}&*!|>'\"#%@`,?\n \t0aZ~";
+    let seed = 0x2545f491;
+    const rand = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    let parsed = 0;
+    let rejected = 0;
+    for (let i = 0; i < 600; i++) {
+      let text = sources[rand(sources.length)]!;
+      for (let edits = 1 + rand(4); edits > 0; edits--) {
+        const at = rand(text.length);
+        const op = rand(3);
+        if (op === 0) text = text.slice(0, at) + text.slice(at + 1 + rand(8));
+        else if (op === 1) text = text.slice(0, at) + alphabet[rand(alphabet.length)] + text.slice(at);
+        else text = text.slice(0, at) + text.slice(rand(text.length));
+      }
+      try {
+        parseConfig(text, "m.yaml");
+        parsed++;
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw new Error(`non-ConfigError for:\n${text}\n${String(err)}`);
+        for (const p of err.problems) expect(p.line).toBeGreaterThan(0);
+        rejected++;
+      }
+    }
+    expect(parsed + rejected).toBe(600);
+    expect(rejected).toBeGreaterThan(0);
+  }, 60_000);
+});
