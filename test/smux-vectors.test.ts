@@ -7,7 +7,16 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { duplexPair, type Duplex, type DuplexHandlers } from "../src/lib/duplex.ts";
-import { Cmd, HEADER_SIZE, ManualTimers, Session, decodeHeader, type SmuxConfig, type Stream } from "../src/smux/index.ts";
+import {
+  Cmd,
+  HEADER_SIZE,
+  ManualTimers,
+  Session,
+  decodeHeader,
+  paqetSmuxConfig,
+  type SmuxConfig,
+  type Stream,
+} from "../src/smux/index.ts";
 
 const VECTORS = "/work/shared/vectors";
 
@@ -165,7 +174,7 @@ interface Reader {
   text(): string;
   all(): Uint8Array;
 }
-function reader(stream: Stream): Reader {
+function reader(stream: Stream, onData?: (chunk: Uint8Array) => void): Reader {
   const r: Reader = {
     data: [],
     ended: false,
@@ -174,7 +183,10 @@ function reader(stream: Stream): Reader {
     all: () => new Uint8Array(Buffer.concat(r.data)),
   };
   stream.setHandlers({
-    data: (c) => r.data.push(c.slice()),
+    data: (c) => {
+      r.data.push(c.slice());
+      onData?.(c);
+    },
     drain() {},
     close(err) {
       r.ended = true;
@@ -384,6 +396,45 @@ describe("smux_v2_flow.json", () => {
     expect(s.eof).toBe(true);
     await settle();
     expect(describeRecorded(rec.frames)).toEqual(describeVector(v));
+    client.close();
+    server.close();
+  });
+});
+
+describe("paqet_stack_aes.json smux frames (paqet config)", () => {
+  const d = JSON.parse(readFileSync(`${VECTORS}/paqet_stack_aes.json`, "utf8")) as {
+    smux_frames_c2s: VFrame[];
+    smux_frames_s2c: VFrame[];
+    app_events: { who: string; what: string; data_hex?: string }[];
+  };
+  const line = (f: VFrame) => `${f.header_hex} ${f.payload_hex ?? ""}`;
+
+  test("our client and server emit the same frames in each direction for the HTTP exchange", async () => {
+    const timers = new ManualTimers();
+    const [a, b] = duplexPair();
+    const rec = new Recorder();
+    const config = paqetSmuxConfig;
+    const client = Session.client(rec.wrap(a, "c2s"), { config, timers });
+    const server = Session.server(rec.wrap(b, "s2c"), { config, timers });
+    const request = Buffer.from(d.app_events.find((e) => e.who === "client" && e.what === "stream write")!.data_hex!, "hex");
+    const response = Buffer.from(d.app_events.find((e) => e.who === "server" && e.what === "stream write")!.data_hex!, "hex");
+    let serverReader: Reader | undefined;
+    server.onStream((s) => (serverReader = reader(s, () => s.write(response))));
+    const c = client.openStream();
+    const clientReader = reader(c);
+    c.write(request);
+    await settle();
+    expect(Buffer.from(serverReader!.all()).equals(request)).toBe(true);
+    expect(Buffer.from(clientReader.all()).equals(response)).toBe(true);
+    c.close();
+    await settle();
+    expect(serverReader!.ended).toBe(true);
+    await timers.advance(config.keepAliveInterval);
+    await settle();
+    const mine = (dir: "c2s" | "s2c") =>
+      rec.frames.filter((f) => f.dir === dir).map((f) => `${hex(f.header)} ${f.payload.length > 0 ? hex(f.payload) : ""}`);
+    expect(mine("c2s")).toEqual(d.smux_frames_c2s.map(line));
+    expect(mine("s2c")).toEqual(d.smux_frames_s2c.map(line));
     client.close();
     server.close();
   });
