@@ -184,6 +184,13 @@ transport:
     expect(preset).toMatchObject({ nodelay: 0, interval: 40, resend: 2, nocongestion: 1, wdelay: true, acknodelay: false });
   });
 
+  test("unquoted block: null is YAML null (default aes, as in Go) and warns; quoted is the null cipher", () => {
+    const r = parseConfig(`${base}    key: k\n    block: null\n`, "t.yaml");
+    expect(r.config.transport.kcp.block).toBe("aes");
+    expect(r.warnings.map((w) => w.path)).toEqual(["transport.kcp.block"]);
+    expect(kcpWith(`block: "null"`).block).toBe("null");
+  });
+
   test("string fields keep the literal text of numbers", () => {
     expect(kcpWith("key: 1234").key).toBe("1234");
     expect(kcpWith("key: 0x10").key).toBe("0x10");

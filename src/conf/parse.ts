@@ -434,6 +434,9 @@ function readKcp(k: Section, role: Role): KcpConfig | undefined {
   }
 
   const blockText = k.str("block") ?? "";
+  if (k.isExplicitNull("block")) {
+    f.warn(k.child("block"), k.at("block"), `an unquoted null is YAML's null, so block is the default "${DEFAULTS.block}"; write "null" in quotes for the null cipher`);
+  }
   const block = (blockText === "" ? DEFAULTS.block : blockText) as KcpBlock;
   if (!(KCP_BLOCKS as readonly string[]).includes(block)) {
     f.error(k.child("block"), k.at("block"), `KCP encryption block must be one of: [${KCP_BLOCKS.join(" ")}]${hint(blockText, KCP_BLOCKS)}`);

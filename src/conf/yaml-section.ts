@@ -151,6 +151,12 @@ export class Section {
     return e !== undefined && !isNullNode(e.value);
   }
 
+  /** The key is written but its value is YAML null (`key:`, `key: ~`, unquoted `key: null`). */
+  isExplicitNull(key: string): boolean {
+    const e = this.entries.get(key);
+    return e !== undefined && isNullNode(e.value);
+  }
+
   sub(key: string): Section {
     const childTree = this.tree[key];
     if (childTree === null || childTree === undefined || Array.isArray(childTree)) {
