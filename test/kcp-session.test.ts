@@ -101,6 +101,44 @@ describe("session basics", () => {
     expect(closes).toEqual([undefined]);
   });
 
+  test("a throwing data handler closes the session with KCP_HANDLER_FAILED instead of escaping", async () => {
+    const p = await pair();
+    const closed = new Promise<Error | undefined>((r) =>
+      p.server.setHandlers({
+        data() {
+          throw new Error("app bug");
+        },
+        drain() {},
+        close: r,
+      }),
+    );
+    p.client.write(te.encode("boom"));
+    const err = await withTimeout(closed, 2000, "close");
+    expect((err as KcpError).code).toBe("KCP_HANDLER_FAILED");
+    expect(p.listener.sessionCount).toBe(0);
+  });
+
+  test("options kcp-go would refuse throw KCP_BAD_OPTION", () => {
+    const net = new MemoryNetwork();
+    const conn = net.bind();
+    const to = { ip: "10.77.0.10", port: 10 };
+    const bad = (o: Parameters<typeof paqetKcpOptions>[2], crypt = NULL_CRYPT()) => () =>
+      dial(conn, to, { kcp: paqetKcpOptions("client", "fast", o), crypt });
+    for (const f of [bad({ mtu: 49 }), bad({ mtu: 69 }, createPacketCrypt("aes", KEY)), bad({ sndWnd: 0 }), bad({ rcvWnd: 70000 })]) {
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      expect((err as KcpError).code).toBe("KCP_BAD_OPTION");
+    }
+    expect(() => listen(conn, { kcp: paqetKcpOptions("server", "fast", { mtu: 57 }), crypt: NULL_CRYPT(), fec: () => createFec(3, 2) })).toThrow(
+      KcpError,
+    );
+    conn.close();
+  });
+
   test("a dead link closes the session with KCP_DEAD_LINK", async () => {
     const net = new MemoryNetwork();
     const conn = net.bind({ ip: "10.77.0.9", port: 9 });

@@ -12,7 +12,9 @@ export type KcpErrorCode =
   /** A segment was transmitted dead_link times without being acknowledged. */
   | "KCP_DEAD_LINK"
   /** The PacketConn refused a datagram or closed under the session. */
-  | "KCP_SEND_FAILED";
+  | "KCP_SEND_FAILED"
+  /** The application's data or drain handler threw; the session closed rather than lose bytes silently. */
+  | "KCP_HANDLER_FAILED";
 
 export class KcpError extends PaqetError {
   declare readonly code: KcpErrorCode;

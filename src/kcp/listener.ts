@@ -10,7 +10,7 @@ import { KcpError } from "./errors.ts";
 import { createFec, FEC_TYPE_DATA, FEC_TYPE_OOB, FEC_TYPE_PARITY } from "./fec.ts";
 import type { KcpOptions } from "./options.ts";
 import { readU16, readU32, KCP_OVERHEAD, SEG_SN } from "./segment.ts";
-import { KcpSession, type KcpClock, type KcpScheduler } from "./session.ts";
+import { checkOptions, KcpSession, type KcpClock, type KcpScheduler } from "./session.ts";
 
 const log = logger("kcp");
 
@@ -210,5 +210,6 @@ export class KcpListener implements AsyncIterable<KcpSession> {
 
 export function listen(conn: PacketConn, options: ListenOptions): KcpListener {
   if (conn.isClosed) throw new KcpError("KCP_CLOSED", "cannot listen on a closed packet conn");
+  checkOptions(options.kcp, options.crypt.overhead + (options.fec ? options.fec().overhead : 0));
   return new KcpListener(conn, options);
 }

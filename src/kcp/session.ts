@@ -175,6 +175,8 @@ export interface KcpSessionStats {
   foreignDropped: number;
   /** Dialer only: datagrams that failed decryption or the CRC (also in the crypt's stats). */
   cryptDropped: number;
+  /** Exceptions caught around a datagram (a bug, logged). */
+  internalErrors: number;
 }
 
 export interface KcpSessionInit {
@@ -198,7 +200,14 @@ type SessionState = (typeof SessionState)[keyof typeof SessionState];
 export class KcpSession implements Duplex, Tickable {
   readonly conv: number;
   readonly remote: PacketAddr;
-  readonly stats: KcpSessionStats = { datagramsIn: 0, datagramsOut: 0, sendErrors: 0, foreignDropped: 0, cryptDropped: 0 };
+  readonly stats: KcpSessionStats = {
+    datagramsIn: 0,
+    datagramsOut: 0,
+    sendErrors: 0,
+    foreignDropped: 0,
+    cryptDropped: 0,
+    internalErrors: 0,
+  };
   readonly core: KcpCore;
 
   private state: SessionState = SessionState.Open;
@@ -230,9 +239,7 @@ export class KcpSession implements Duplex, Tickable {
     this.onClosed = init.onClosed;
 
     const o = init.options;
-    if (!(o.sndWnd >= 1) || !(o.rcvWnd >= 1) || o.rcvWnd > 0xffff) {
-      throw new KcpError("KCP_BAD_OPTION", `KCP windows ${o.sndWnd}/${o.rcvWnd} must be 1..65535`);
-    }
+    checkOptions(o, this.crypt.overhead + this.fec.overhead);
     this.core = new KcpCore(this.conv, this.output);
     this.core.setMtu(Math.min(o.mtu, 1500) - this.crypt.overhead - this.fec.overhead);
     this.core.setNodelay(o.nodelay, o.interval, o.resend, o.nocongestion);
@@ -300,10 +307,8 @@ export class KcpSession implements Duplex, Tickable {
   feed(inner: Uint8Array): void {
     if (this.state !== SessionState.Open) return;
     this.stats.datagramsIn++;
-    const now = this.clock();
-    this.fec.decode(inner, (kcpPacket: Uint8Array, regular = true) => {
-      this.core.input(kcpPacket, now, regular, this.opts.ackNoDelay);
-    });
+    this.inputNow = this.clock();
+    this.fec.decode(inner, this.inputPacket);
     if (this.checkDead()) return;
     if (this.core.ackCount > 0) {
       this.needAck = true;
@@ -336,6 +341,13 @@ export class KcpSession implements Duplex, Tickable {
   }
 
   // ---- internals -----------------------------------------------------------------------------------
+
+  private inputNow = 0;
+
+  /** FEC hands over each KCP packet; `regular` is false for packets rebuilt from parity. */
+  private readonly inputPacket = (kcpPacket: Uint8Array, regular = true): void => {
+    this.core.input(kcpPacket, this.inputNow, regular, this.opts.ackNoDelay);
+  };
 
   private readonly output = (kcpPacket: Uint8Array): void => {
     this.fec.encode(kcpPacket, this.emitInner);
@@ -379,6 +391,8 @@ export class KcpSession implements Duplex, Tickable {
         if (!chunk) break;
         h.data(chunk);
       }
+    } catch (err) {
+      this.handlerFailed("data", err);
     } finally {
       this.delivering = false;
     }
@@ -389,7 +403,17 @@ export class KcpSession implements Duplex, Tickable {
   private maybeDrain(): void {
     if (!this.wantDrain || this.core.waitSnd >= this.core.sndWnd || this.state !== SessionState.Open) return;
     this.wantDrain = false;
-    (this.handlers ?? NOOP_HANDLERS).drain();
+    try {
+      (this.handlers ?? NOOP_HANDLERS).drain();
+    } catch (err) {
+      this.handlerFailed("drain", err);
+    }
+  }
+
+  /** A throwing handler must not escape into the PacketConn's receive loop or the scheduler. */
+  private handlerFailed(which: string, err: unknown): void {
+    log.warn(`KCP session conv ${this.conv}: ${which} handler threw: ${errorMessage(err)}`);
+    this.close(new KcpError("KCP_HANDLER_FAILED", `${which} handler threw: ${errorMessage(err)}`, { cause: err }));
   }
 
   private deliverClose(): void {
@@ -424,6 +448,21 @@ export function sessionCounters(s: KcpSession): KcpCoreStats & KcpSessionStats {
   return { ...s.core.stats, ...s.stats };
 }
 
+/**
+ * Throws KCP_BAD_OPTION for settings kcp-go would refuse or that cannot work: a KCP MTU (session
+ * MTU, capped at 1500, minus crypto and FEC overhead) below 50, or windows outside 1..65535
+ * (`wnd` is a u16 on the wire).
+ */
+export function checkOptions(o: KcpOptions, overhead: number): void {
+  const kcpMtu = Math.min(o.mtu, 1500) - overhead;
+  if (!Number.isInteger(o.mtu) || kcpMtu < 50) {
+    throw new KcpError("KCP_BAD_OPTION", `MTU ${o.mtu} leaves ${kcpMtu} bytes for KCP after ${overhead} bytes of headers; need 50`);
+  }
+  for (const [name, w] of [["sndwnd", o.sndWnd], ["rcvwnd", o.rcvWnd]] as const) {
+    if (!Number.isInteger(w) || w < 1 || w > 0xffff) throw new KcpError("KCP_BAD_OPTION", `KCP ${name} ${w} must be 1..65535`);
+  }
+}
+
 // ---- dialer ----------------------------------------------------------------------------------------
 
 export interface DialOptions {
@@ -449,6 +488,8 @@ export function randomConv(): number {
  */
 export function dial(conn: PacketConn, remote: PacketAddr, options: DialOptions): KcpSession {
   if (conn.isClosed) throw new KcpError("KCP_CLOSED", "cannot dial over a closed packet conn");
+  const fec = options.fec ?? createFec(0, 0);
+  checkOptions(options.kcp, options.crypt.overhead + fec.overhead);
   const remoteIp = remote.ip;
   const remotePort = remote.port;
   const session = new KcpSession({
@@ -456,7 +497,7 @@ export function dial(conn: PacketConn, remote: PacketAddr, options: DialOptions)
     remote: { ip: remote.ip, port: remote.port },
     conv: options.conv ?? randomConv(),
     crypt: options.crypt,
-    fec: options.fec ?? createFec(0, 0),
+    fec,
     options: options.kcp,
     scheduler: options.scheduler,
     clock: options.clock,
@@ -472,7 +513,13 @@ export function dial(conn: PacketConn, remote: PacketAddr, options: DialOptions)
       session.stats.cryptDropped++;
       return;
     }
-    session.feed(inner);
+    try {
+      session.feed(inner);
+    } catch (err) {
+      // Only a bug gets here; the receive loop must survive it.
+      session.stats.internalErrors++;
+      log.warn(`KCP session conv ${session.conv} dropped a datagram: ${errorMessage(err)}`);
+    }
   });
   return session;
 }
