@@ -344,7 +344,7 @@ export class KcpCore {
         let repeat = true;
         if (timediff(sn, (this.rcvNxt + this.rcvWnd) >>> 0) < 0) {
           this.ackList.push(sn, ts);
-          if (timediff(sn, this.rcvNxt) >= 0) repeat = this.parseData(sn, frg, data.subarray(off, off + len));
+          if (timediff(sn, this.rcvNxt) >= 0) repeat = this.parseData(sn, frg, data, off, len);
         }
         if (regular && repeat) this.stats.repeatSegs++;
       } else if (cmd === Cmd.Wask) {
@@ -624,8 +624,8 @@ export class KcpCore {
     return due;
   }
 
-  /** Stores a new in-window PUSH; returns true when it was a duplicate. */
-  private parseData(sn: number, frg: number, payload: Uint8Array): boolean {
+  /** Stores a copy of a new in-window PUSH (data[off, off+len)); returns true when it was a duplicate. */
+  private parseData(sn: number, frg: number, data: Uint8Array, off: number, len: number): boolean {
     if (timediff(sn, (this.rcvNxt + this.rcvWnd) >>> 0) >= 0 || timediff(sn, this.rcvNxt) < 0) return true;
     const buf = this.rcvBuf;
     let insertAt = 0;
@@ -637,7 +637,7 @@ export class KcpCore {
         break;
       }
     }
-    const seg: RecvSegment = { sn, frg, data: payload.slice() };
+    const seg: RecvSegment = { sn, frg, data: data.slice(off, off + len) };
     if (insertAt === buf.length) buf.push(seg);
     else buf.splice(insertAt, 0, seg);
     this.moveRcvBuf();

@@ -13,7 +13,11 @@ export interface KcpModeParams {
   resend: number;
   /** 1 turns congestion control off. */
   nocongestion: number;
-  /** Write delay: small writes wait for a flush instead of flushing each Write. */
+  /**
+   * kcp-go's write delay (small writes wait for the periodic flush). Kept for configuration
+   * fidelity only: sessions follow one flush rule in every mode (session.ts), coalescing the writes
+   * of one event-loop turn and flushing at its end.
+   */
   writeDelay: boolean;
   /** Every inbound data datagram is acknowledged at once. */
   ackNoDelay: boolean;
