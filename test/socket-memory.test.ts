@@ -42,6 +42,21 @@ describe("memory network", () => {
     expect(net.stats.unroutable).toBe(1);
     expect(() => net.bind({ ip: "10.77.1.1", port: 1 })).toThrow();
   });
+
+  test("a full delivery queue drops and counts instead of growing without bound", async () => {
+    const net = new MemoryNetwork({ queueLimit: 100 });
+    const a = net.bind();
+    const b = net.bind();
+    let got = 0;
+    b.onPacket(() => got++);
+    for (let i = 0; i < 250; i++) a.writeTo(new Uint8Array(8), b.localAddr);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(got).toBe(100);
+    expect(net.stats.overflow).toBe(150);
+    a.writeTo(new Uint8Array(8), b.localAddr);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(got).toBe(101);
+  });
 });
 
 describe("lossy conn", () => {

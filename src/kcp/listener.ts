@@ -1,6 +1,10 @@
 /**
  * The kcp-go listener (ServeConn) as paqet's server runs it (kcp-smux-wire.md §7.2): one PacketConn,
  * one PacketCrypt, sessions keyed by the sender's address.
+ *
+ * Quirk not kept: kcp-go processes a new session's first datagram under library defaults (paqet
+ * tunes the session only after Accept). Here the session is tuned before its first datagram; the
+ * only wire difference is the `wnd` of the first ACK, which the next segment corrects anyway.
  */
 import { errorMessage } from "../lib/errors.ts";
 import { logger, RateLimitedLog } from "../lib/log.ts";

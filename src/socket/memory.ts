@@ -14,6 +14,13 @@ export interface MemoryNetworkStats {
   delivered: number;
   /** Datagrams addressed to no bound conn, or to a conn that closed before delivery. */
   unroutable: number;
+  /** Datagrams dropped because `queueLimit` were already waiting, as a full NIC ring would. */
+  overflow: number;
+}
+
+export interface MemoryNetworkOptions {
+  /** Datagrams that may wait for delivery at once; more are dropped and counted. Default 65536. */
+  queueLimit?: number;
 }
 
 interface InFlight {
@@ -23,11 +30,16 @@ interface InFlight {
 }
 
 export class MemoryNetwork {
-  readonly stats: MemoryNetworkStats = { delivered: 0, unroutable: 0 };
+  readonly stats: MemoryNetworkStats = { delivered: 0, unroutable: 0, overflow: 0 };
+  private readonly queueLimit: number;
   private readonly conns = new Map<string, MemoryPacketConn>();
   private queue: InFlight[] = [];
   private scheduled = false;
   private nextPort = 40000;
+
+  constructor(options: MemoryNetworkOptions = {}) {
+    this.queueLimit = options.queueLimit ?? 65536;
+  }
 
   /** Binds a conn at `addr` (default 10.77.0.1 with a fresh port). Throws SOCK_BAD_ADDRESS if taken. */
   bind(addr?: Partial<PacketAddr>): PacketConn {
@@ -41,6 +53,10 @@ export class MemoryNetwork {
 
   /** @internal */
   enqueue(data: Uint8Array, from: PacketAddr, to: PacketAddr): void {
+    if (this.queue.length >= this.queueLimit) {
+      this.stats.overflow++;
+      return;
+    }
     this.queue.push({ data: data.slice(), from, to: addrKey(to) });
     if (!this.scheduled) {
       this.scheduled = true;
