@@ -14,6 +14,7 @@ import type { CryptStats, PacketCrypt } from "../codec-types.ts";
 import { cipherKey, xorTable } from "../kdf.ts";
 import { cfbCipher, type DatagramCipher } from "./cfb.ts";
 import { nativeCfbCipher } from "./native.ts";
+import { blowfishBlock } from "./blowfish.ts";
 import { cast5Block } from "./cast5.ts";
 import { salsa20Cipher } from "./salsa20.ts";
 import { sm4Block } from "./sm4.ts";
@@ -82,7 +83,7 @@ function datagramCipher(block: Block, key: Uint8Array): DatagramCipher {
     case "aes-192":
       return nativeCfbCipher({ ecb: "aes-192-ecb", blockSize: 16, ecbIvLength: 0 }, key);
     case "blowfish":
-      return nativeCfbCipher({ ecb: "bf-ecb", blockSize: 8, ecbIvLength: 8 }, key);
+      return nativeCfbCipher({ ecb: "bf-ecb", blockSize: 8, ecbIvLength: 8 }, key, blowfishBlock(key));
     case "3des":
       return nativeCfbCipher({ ecb: "des-ede3", blockSize: 8, ecbIvLength: 0 }, key);
     case "twofish":

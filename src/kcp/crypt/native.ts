@@ -4,10 +4,11 @@
  * Decryption never needs a cipher object per datagram: every CFB keystream block is E(previous
  * ciphertext block), all known up front, so one reused ECB object encrypts IV ‖ C[0..n−bs) in a
  * single call. Encryption is sequential; where Bun has the CFB mode itself (aes-128/256-cfb) a
- * fresh CFB object per datagram is fastest, otherwise the reused ECB object runs block by block.
+ * fresh CFB object per datagram is fastest, then a TypeScript block function when there is one
+ * (blowfish), otherwise the reused ECB object runs block by block (one native call per block).
  */
 import { createCipheriv, type Cipheriv } from "node:crypto";
-import { KCP_IV, type DatagramCipher } from "./cfb.ts";
+import { cfbCipher, KCP_IV, type BlockEncrypt, type DatagramCipher } from "./cfb.ts";
 
 export interface NativeSpec {
   /** An ECB-mode name in Bun's getCiphers(): aes-128-ecb, aes-192-ecb, aes-256-ecb, bf-ecb, des-ede3. */
@@ -22,7 +23,7 @@ export interface NativeSpec {
 /** Datagrams longer than this still work; the scratch buffer just grows once. */
 const INITIAL_SCRATCH = 2048;
 
-export function nativeCfbCipher(spec: NativeSpec, key: Uint8Array): DatagramCipher {
+export function nativeCfbCipher(spec: NativeSpec, key: Uint8Array, tsEncrypt?: BlockEncrypt): DatagramCipher {
   const bs = spec.blockSize;
   const iv = KCP_IV.slice(0, bs);
   const ecb: Cipheriv = createCipheriv(spec.ecb, key, new Uint8Array(spec.ecbIvLength));
@@ -44,11 +45,11 @@ export function nativeCfbCipher(spec: NativeSpec, key: Uint8Array): DatagramCiph
   }
 
   const cfb = spec.cfb;
+  let encrypt: (buf: Uint8Array) => Uint8Array = encryptByBlocks;
+  if (cfb !== undefined) encrypt = (buf) => createCipheriv(cfb, key, iv).update(buf);
+  else if (tsEncrypt !== undefined) encrypt = cfbCipher(tsEncrypt).encrypt;
   return {
-    encrypt:
-      cfb === undefined
-        ? encryptByBlocks
-        : (buf) => createCipheriv(cfb, key, iv).update(buf),
+    encrypt,
     decrypt(src, dst) {
       const n = src.length;
       if (n === 0) return;
