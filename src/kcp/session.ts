@@ -253,6 +253,11 @@ export class KcpSession implements Duplex, Tickable {
     return this.state === SessionState.Closed;
   }
 
+  /** The local address of the PacketConn the session sends from. */
+  get local(): PacketAddr {
+    return this.conn.localAddr;
+  }
+
   // ---- Duplex --------------------------------------------------------------------------------------
 
   setHandlers(handlers: DuplexHandlers): void {
