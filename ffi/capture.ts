@@ -10,6 +10,8 @@
  * (bounded) for the worker to say it stopped, terminates it and only then closes the handle, so no
  * thread is ever inside libpcap on a closed handle.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { PcapError } from "./errors.ts";
 import type { PcapHandle } from "./handle.ts";
 import {
@@ -82,7 +84,21 @@ export interface CaptureStats {
   readonly ifDrops: number;
 }
 
-const WORKER_URL = new URL("./capture-worker.ts", import.meta.url).href;
+/**
+ * Where the worker module is. From source it sits next to this file. In a `bun build --compile`
+ * binary every module is bundled, `import.meta.url` names the binary inside the embedded file
+ * system, and the worker (an extra entrypoint) keeps its path relative to the entrypoints' common
+ * root (`ffi/capture-worker.js` when built from the repository root), so look for it there.
+ */
+function workerSpecifier(): string {
+  const url = import.meta.url;
+  if (!url.includes("$bunfs") && !url.includes("~BUN")) return new URL("./capture-worker.ts", url).href;
+  for (const rel of ["ffi/capture-worker.js", "capture-worker.js", "ffi/capture-worker.ts", "capture-worker.ts"]) {
+    const path = join(import.meta.dir, rel);
+    if (existsSync(path)) return path;
+  }
+  return new URL("./ffi/capture-worker.ts", url).href;
+}
 
 export class Capture {
   private readonly handle: PcapHandle;
@@ -131,7 +147,7 @@ export class Capture {
     this.words = new Uint32Array(sab);
     this.bytes = new Uint8Array(sab);
 
-    this.worker = new Worker(WORKER_URL);
+    this.worker = new Worker(workerSpecifier());
     this.worker.addEventListener("message", (event: MessageEvent<CaptureEvent>) => this.onWorkerEvent(event.data));
     this.worker.addEventListener("error", (event: ErrorEvent) => {
       this.finishWorker();
