@@ -9,7 +9,8 @@ import { PaqetError } from "../lib/errors.ts";
  * Writer codes (our own caller's mistake): TUN_NO_ADDRESS, TUN_HOST_TOO_LONG, TUN_BAD_PORT,
  * TUN_TOO_MANY_FLAGS, TUN_BAD_FLAG, TUN_BAD_TARGET (not `host:port`), TUN_DATAGRAM_TOO_LONG.
  * Request codes (what opening a stream to a target can end in): TUN_CLOSED, TUN_ABORTED,
- * TUN_TIMEOUT, TUN_REFUSED, TUN_UNREACHABLE. A client that learns nothing about the target (the
+ * TUN_TIMEOUT, TUN_REFUSED, TUN_UNREACHABLE, TUN_UNAVAILABLE (no transport connection became ready
+ * in time: `no tunnel connections available`, seed-fork §4.4). A client that learns nothing about the target (the
  * alpha.21 one: the server never confirms a dial) only ever reports the first three.
  */
 export type TunnelErrorCode =
@@ -32,7 +33,8 @@ export type TunnelErrorCode =
   | "TUN_ABORTED"
   | "TUN_TIMEOUT"
   | "TUN_REFUSED"
-  | "TUN_UNREACHABLE";
+  | "TUN_UNREACHABLE"
+  | "TUN_UNAVAILABLE";
 
 export class TunnelError extends PaqetError {
   declare readonly code: TunnelErrorCode;

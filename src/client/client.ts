@@ -1,0 +1,504 @@
+/**
+ * The paqet client core (paqet-app.md §5 with the seed fork's connection management, seed-fork
+ * §4.4): a fixed pool of transport connections, streams placed round-robin, and a UDP stream pool.
+ *
+ * Each slot keeps its raw socket for its whole life (the fork's "closeConnKeepPacket"): a
+ * reconnect closes smux and KCP and dials again over the same socket with a new conv, so the
+ * local port survives and the server's listener replaces the old session. A connection is "ready"
+ * once a PING on it came back PONG; then the TCPF message goes out once. Broken slots reconnect
+ * in the background with jittered exponential backoff; a ready slot is checked with a PING every
+ * 30 s. A stream request waits up to 3 s for a ready connection, then fails with
+ * `no tunnel connections available`.
+ *
+ * Deviations from alpha.21 (recorded as the spec asks): no TCPF resend and no zero-byte probe
+ * stream per stream request (§4.3); dead connections are found by smux keepalive, PING health
+ * checks and failed opens, and repaired in the background instead of lazily.
+ */
+import type { Duplex } from "../lib/duplex.ts";
+import { errorMessage } from "../lib/errors.ts";
+import { logger, RateLimitedLog } from "../lib/log.ts";
+import { recordPing } from "../lib/metrics.ts";
+import type { PacketAddr, PacketConn } from "../socket/types.ts";
+import {
+  closePacket,
+  MessageType,
+  openTarget,
+  pingConn,
+  sendTcpf,
+  targetMessage,
+  transportPacketConn,
+  TunnelConn,
+  TunnelError,
+  type TunnelOptions,
+} from "../tunnel/index.ts";
+import type { TunnelClient, UdpFlow } from "./api.ts";
+import { MeteredStream } from "./metered.ts";
+
+const log = logger("client");
+
+export interface ClientTimings {
+  /** How long a stream request waits for a ready connection (seed fork: 3 s). */
+  readonly waitMs: number;
+  /** PING deadline when (re)connecting and for health checks. */
+  readonly verifyTimeoutMs: number;
+  /** Health check period of a ready connection. */
+  readonly healthyIntervalMs: number;
+  /** First reconnect delay; doubles per failure up to `backoffMaxMs`, each with ±25 % jitter. */
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  /** How long `start` waits for the first connection to become ready before returning. */
+  readonly startWaitMs: number;
+}
+
+export const DEFAULT_TIMINGS: ClientTimings = Object.freeze({
+  waitMs: 3_000,
+  verifyTimeoutMs: 10_000,
+  healthyIntervalMs: 30_000,
+  backoffInitialMs: 500,
+  backoffMaxMs: 30_000,
+  startWaitMs: 3_000,
+});
+
+export interface UdpPoolOptions {
+  /** Seed fork: 4096 entries. */
+  readonly maxEntries: number;
+  /** Idle entries older than this are closed by the sweeper (60 s). */
+  readonly idleMs: number;
+  /** Sweep period (seed fork: 30 s). */
+  readonly sweepMs: number;
+}
+
+export const DEFAULT_UDP_POOL: UdpPoolOptions = Object.freeze({ maxEntries: 4096, idleMs: 60_000, sweepMs: 30_000 });
+
+export interface ClientOptions {
+  readonly tunnel: TunnelOptions;
+  /** The server's raw socket address (resolved). */
+  readonly server: PacketAddr;
+  /** Opens the raw socket of slot `index` (pcap in `run`, memory in tests); the client closes it. */
+  readonly openPacket: (index: number) => PacketConn | Promise<PacketConn>;
+  readonly timings?: Partial<ClientTimings>;
+  readonly udp?: Partial<UdpPoolOptions>;
+  /** Uniform [0, 1) source for the backoff jitter. */
+  readonly random?: () => number;
+}
+
+/** Sleep before reconnect attempt n: uniform in [0.75 b, 1.25 b) with b = initial · 2^n, capped. */
+export function backoffDelay(baseMs: number, random: () => number): number {
+  return baseMs * 0.75 + random() * (baseMs / 2);
+}
+
+const SlotState = { Idle: 0, Connecting: 1, Ready: 2, Broken: 3, Closed: 4 } as const;
+type SlotState = (typeof SlotState)[keyof typeof SlotState];
+const STATE_NAMES = ["idle", "connecting", "ready", "broken", "closed"] as const;
+
+export interface ClientStats {
+  /** Successful (re)connections, the first ones included. */
+  connects: number;
+  connectFailures: number;
+  /** Ready connections that were found dead (keepalive, failed PING, failed open). */
+  connectionsLost: number;
+  streamsOpened: number;
+  /** Stream requests that gave up with no ready connection. */
+  unavailable: number;
+  udpReused: number;
+  udpEvicted: number;
+}
+
+interface UdpEntry {
+  readonly stream: MeteredStream;
+  lastUsed: number;
+}
+
+class Slot {
+  state: SlotState = SlotState.Idle;
+  raw: PacketConn | undefined;
+  transport: PacketConn | undefined;
+  conn: TunnelConn | undefined;
+  backoffMs: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  constructor(
+    readonly index: number,
+    initialBackoff: number,
+  ) {
+    this.backoffMs = initialBackoff;
+  }
+}
+
+interface Waiter {
+  resolve(): void;
+}
+
+export class PaqetClient implements TunnelClient {
+  readonly stats: ClientStats = {
+    connects: 0,
+    connectFailures: 0,
+    connectionsLost: 0,
+    streamsOpened: 0,
+    unavailable: 0,
+    udpReused: 0,
+    udpEvicted: 0,
+  };
+  private readonly slots: Slot[];
+  private readonly timings: ClientTimings;
+  private readonly udpOptions: UdpPoolOptions;
+  private readonly random: () => number;
+  private readonly shutdown = new AbortController();
+  private readonly waiters = new Set<Waiter>();
+  private readonly udpPool = new Map<string, UdpEntry>();
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private next = 0;
+  private started = false;
+  private closing: Promise<void> | undefined;
+  private readonly warnLog = new RateLimitedLog((m) => log.warn(m), 1, 60_000);
+
+  constructor(private readonly options: ClientOptions) {
+    this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
+    this.udpOptions = { ...DEFAULT_UDP_POOL, ...options.udp };
+    this.random = options.random ?? Math.random;
+    const n = Math.max(1, options.tunnel.conns);
+    this.slots = Array.from({ length: n }, (_, i) => new Slot(i, this.timings.backoffInitialMs));
+  }
+
+  get closed(): boolean {
+    return this.shutdown.signal.aborted;
+  }
+
+  /** Connections that are ready now. */
+  get readyCount(): number {
+    return this.slots.filter((s) => s.state === SlotState.Ready).length;
+  }
+
+  /** Each slot's state and local port, for status output and tests. */
+  slotInfo(): { index: number; state: string; port: number | undefined; conv: number | undefined }[] {
+    return this.slots.map((s) => ({
+      index: s.index,
+      state: STATE_NAMES[s.state],
+      port: s.raw?.localAddr.port,
+      conv: s.conn?.kcp.conv,
+    }));
+  }
+
+  /**
+   * Opens every slot's raw socket (a failure here is fatal and closes what was opened), then
+   * connects them all in the background. Resolves once one connection is ready or `startWaitMs`
+   * has passed; the rest keep connecting, and a down server only delays readiness.
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new Error("client already started");
+    this.started = true;
+    try {
+      for (const slot of this.slots) {
+        slot.raw = await this.options.openPacket(slot.index);
+        slot.transport = transportPacketConn(slot.raw, this.options.tunnel);
+      }
+    } catch (err) {
+      for (const slot of this.slots) if (slot.raw) closePacket(slot.raw);
+      this.shutdown.abort(new TunnelError("TUN_CLOSED", "client failed to start"));
+      throw err;
+    }
+    for (const slot of this.slots) void this.connect(slot);
+    await this.waitReady(this.timings.startWaitMs);
+  }
+
+  /** Closes every connection, the UDP pool and the raw sockets; pending requests fail with TUN_CLOSED. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.shutdown.abort(new TunnelError("TUN_CLOSED", "client is shut down"));
+    this.wakeWaiters();
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+    for (const [key, entry] of [...this.udpPool]) {
+      this.udpPool.delete(key);
+      entry.stream.close();
+    }
+    const pending: Promise<unknown>[] = [];
+    for (const slot of this.slots) {
+      if (slot.timer !== undefined) clearTimeout(slot.timer);
+      slot.timer = undefined;
+      slot.state = SlotState.Closed;
+      slot.conn?.close();
+      slot.conn = undefined;
+      if (slot.raw && !slot.raw.isClosed) {
+        const r = slot.raw.close() as unknown;
+        if (r instanceof Promise) pending.push(r.catch(() => {}));
+      }
+    }
+    this.closing = Promise.all(pending).then(() => {});
+    return this.closing;
+  }
+
+  // ---- connection management ----
+
+  private async connect(slot: Slot): Promise<void> {
+    if (this.closed || slot.state === SlotState.Connecting) return;
+    slot.state = SlotState.Connecting;
+    if (slot.timer !== undefined) clearTimeout(slot.timer);
+    slot.timer = undefined;
+    slot.conn?.close({ keepPacket: true });
+    slot.conn = undefined;
+    let conn: TunnelConn | undefined;
+    try {
+      if (!slot.raw || slot.raw.isClosed) {
+        slot.raw = await this.options.openPacket(slot.index);
+        slot.transport = transportPacketConn(slot.raw, this.options.tunnel);
+      }
+      conn = TunnelConn.dial(slot.transport!, this.options.server, this.options.tunnel);
+      slot.conn = conn;
+      await pingConn(conn, this.timings.verifyTimeoutMs, this.shutdown.signal);
+      sendTcpf(conn, this.options.tunnel.remoteFlags);
+    } catch (err) {
+      if (this.closed) {
+        conn?.close();
+        return;
+      }
+      this.stats.connectFailures++;
+      conn?.close({ keepPacket: true });
+      if (slot.conn === conn) slot.conn = undefined;
+      this.warnLog.emit(`connection ${slot.index + 1} to ${this.serverText} failed: ${errorMessage(err)}; retrying with backoff`);
+      this.scheduleRetry(slot);
+      return;
+    }
+    if (this.closed) {
+      conn.close();
+      return;
+    }
+    slot.state = SlotState.Ready;
+    slot.backoffMs = this.timings.backoffInitialMs;
+    this.stats.connects++;
+    log.debug(`connection ${slot.index + 1} ready (local port ${slot.raw?.localAddr.port}, conv ${conn.kcp.conv})`);
+    conn.onClose((err) => {
+      if (slot.conn !== conn || this.closed) return;
+      this.lost(slot, err ? err.message : "closed");
+    });
+    this.armHealth(slot);
+    this.wakeWaiters();
+  }
+
+  private get serverText(): string {
+    const s = this.options.server;
+    return s.ip.includes(":") ? `[${s.ip}]:${s.port}` : `${s.ip}:${s.port}`;
+  }
+
+  /** A ready connection died: tear it down (keeping the raw socket) and reconnect after the backoff. */
+  private lost(slot: Slot, why: string): void {
+    if (slot.state !== SlotState.Ready) return;
+    this.stats.connectionsLost++;
+    log.info(`connection ${slot.index + 1} lost (${why}), retrying....`);
+    slot.state = SlotState.Broken;
+    slot.conn?.close({ keepPacket: true });
+    slot.conn = undefined;
+    this.scheduleRetry(slot);
+  }
+
+  private scheduleRetry(slot: Slot): void {
+    if (this.closed) return;
+    slot.state = SlotState.Broken;
+    const delay = backoffDelay(slot.backoffMs, this.random);
+    slot.backoffMs = Math.min(slot.backoffMs * 2, this.timings.backoffMaxMs);
+    if (slot.timer !== undefined) clearTimeout(slot.timer);
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      void this.connect(slot);
+    }, delay);
+  }
+
+  private armHealth(slot: Slot): void {
+    if (slot.timer !== undefined) clearTimeout(slot.timer);
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      const conn = slot.conn;
+      if (slot.state !== SlotState.Ready || !conn) return;
+      pingConn(conn, this.timings.verifyTimeoutMs, this.shutdown.signal).then(
+        () => {
+          if (slot.conn === conn && slot.state === SlotState.Ready) this.armHealth(slot);
+        },
+        (err) => {
+          if (slot.conn === conn && !this.closed) this.lost(slot, `health check: ${errorMessage(err)}`);
+        },
+      );
+    }, this.timings.healthyIntervalMs);
+  }
+
+  private wakeWaiters(): void {
+    for (const w of [...this.waiters]) w.resolve();
+  }
+
+  /** Resolves when some connection becomes ready, the client closes, `ms` pass, or `signal` fires. */
+  private waitReady(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.readyCount > 0 || this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const waiter: Waiter = {
+        resolve: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", waiter.resolve);
+          this.waiters.delete(waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.resolve, ms);
+      signal?.addEventListener("abort", waiter.resolve, { once: true });
+      this.waiters.add(waiter);
+    });
+  }
+
+  /**
+   * A ready connection, round-robin: the index advances once per request and the scan starts
+   * there. Waits up to `waitMs` in total for one to become ready.
+   */
+  private async acquire(signal?: AbortSignal): Promise<TunnelConn> {
+    const deadline = performance.now() + this.timings.waitMs;
+    const start = this.next++ % this.slots.length;
+    for (;;) {
+      if (this.closed) throw new TunnelError("TUN_CLOSED", "client is shut down");
+      if (signal?.aborted) throw new TunnelError("TUN_ABORTED", "stream request cancelled");
+      for (let i = 0; i < this.slots.length; i++) {
+        const slot = this.slots[(start + i) % this.slots.length]!;
+        if (slot.state === SlotState.Ready && slot.conn && !slot.conn.closed) return slot.conn;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.stats.unavailable++;
+        throw new TunnelError("TUN_UNAVAILABLE", "no tunnel connections available");
+      }
+      await this.waitReady(left, signal);
+    }
+  }
+
+  /** Opens a stream with a request header; a connection whose session died is marked lost and skipped. */
+  private async openStream(type: MessageType.Tcp | MessageType.Udp, target: string, signal?: AbortSignal): Promise<Duplex> {
+    // A target the protocol cannot carry fails before any stream is used.
+    targetMessage(type, target);
+    for (;;) {
+      const conn = await this.acquire(signal);
+      let stream;
+      try {
+        stream = openTarget(conn, type, target);
+      } catch (err) {
+        if (err instanceof TunnelError && err.code === "TUN_CLOSED") {
+          const slot = this.slots.find((s) => s.conn === conn);
+          if (slot) this.lost(slot, "stream open failed");
+          continue;
+        }
+        throw err;
+      }
+      if (signal?.aborted) {
+        stream.close();
+        throw new TunnelError("TUN_ABORTED", "stream request cancelled");
+      }
+      this.stats.streamsOpened++;
+      log.debug(`${type === MessageType.Tcp ? "TCP" : "UDP"} stream ${stream.id} created for ${target}`);
+      return stream;
+    }
+  }
+
+  // ---- TunnelClient ----
+
+  async openTcp(target: string, signal?: AbortSignal): Promise<Duplex> {
+    const stream = await this.openStream(MessageType.Tcp, target, signal);
+    return new MeteredStream(stream, "tcp");
+  }
+
+  async openUdp(source: string, target: string, signal?: AbortSignal): Promise<UdpFlow> {
+    const key = `${source}\u0000${target}`;
+    const hit = this.reuse(key);
+    if (hit) return hit;
+    const stream = await this.openStream(MessageType.Udp, target, signal);
+    // Another request for the same key may have finished while this one waited.
+    const raced = this.reuse(key);
+    if (raced) {
+      stream.close();
+      return raced;
+    }
+    if (this.udpPool.size >= this.udpOptions.maxEntries) this.evictOne();
+    let entry: UdpEntry;
+    const metered = new MeteredStream(stream, "udp", () => {
+      if (this.udpPool.get(key) === entry) this.udpPool.delete(key);
+    });
+    entry = { stream: metered, lastUsed: Date.now() };
+    this.udpPool.set(key, entry);
+    this.armSweeper();
+    return { key, stream: metered, isNew: true };
+  }
+
+  touchUdp(key: string): void {
+    const entry = this.udpPool.get(key);
+    if (entry) entry.lastUsed = Date.now();
+  }
+
+  closeUdp(key: string, stream: Duplex): void {
+    const entry = this.udpPool.get(key);
+    if (!entry || entry.stream !== stream) return;
+    this.udpPool.delete(key);
+    entry.stream.close();
+  }
+
+  /** UDP pool entries now. */
+  get udpFlows(): number {
+    return this.udpPool.size;
+  }
+
+  /**
+   * PING/PONG on a ready connection: the round trip in ms (paqet-app.md §4.3). Rejects as the
+   * stream requests do, or with TUN_TIMEOUT after `timeoutMs`.
+   */
+  async ping(signal?: AbortSignal, timeoutMs = this.timings.verifyTimeoutMs): Promise<number> {
+    const conn = await this.acquire(signal);
+    try {
+      const rtt = await pingConn(conn, timeoutMs, signal ?? this.shutdown.signal);
+      recordPing(Date.now(), rtt);
+      return rtt;
+    } catch (err) {
+      recordPing(Date.now(), 0, errorMessage(err));
+      throw err;
+    }
+  }
+
+  private reuse(key: string): UdpFlow | undefined {
+    const entry = this.udpPool.get(key);
+    if (!entry) return undefined;
+    if (entry.stream.closed) {
+      this.udpPool.delete(key);
+      return undefined;
+    }
+    entry.lastUsed = Date.now();
+    this.stats.udpReused++;
+    return { key, stream: entry.stream, isNew: false };
+  }
+
+  /** At capacity: the least recently used entry goes (idle ones are the oldest by definition). */
+  private evictOne(): void {
+    let oldestKey: string | undefined;
+    let oldest = Infinity;
+    for (const [key, entry] of this.udpPool) {
+      if (entry.lastUsed < oldest) {
+        oldest = entry.lastUsed;
+        oldestKey = key;
+      }
+    }
+    if (oldestKey === undefined) return;
+    const entry = this.udpPool.get(oldestKey)!;
+    this.udpPool.delete(oldestKey);
+    this.stats.udpEvicted++;
+    entry.stream.close();
+  }
+
+  /** The sweeper runs only while the pool has entries, so an idle client holds no timer. */
+  private armSweeper(): void {
+    if (this.sweeper !== undefined || this.closed) return;
+    this.sweeper = setInterval(() => this.sweep(Date.now()), this.udpOptions.sweepMs);
+  }
+
+  /** Closes every entry idle for `idleMs` or longer; stops the sweeper once the pool is empty. */
+  sweep(now: number): void {
+    for (const [key, entry] of [...this.udpPool]) {
+      if (now - entry.lastUsed < this.udpOptions.idleMs && !entry.stream.closed) continue;
+      this.udpPool.delete(key);
+      log.debug("closing idle UDP stream");
+      entry.stream.close();
+    }
+    if (this.udpPool.size === 0 && this.sweeper !== undefined) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+}

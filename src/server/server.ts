@@ -1,0 +1,518 @@
+/**
+ * The paqet server (paqet-app.md §6, seed-fork §4.1): one raw socket, one KCP listener, an smux
+ * server per KCP session, and one handler per stream that reads the protocol header and then
+ * answers PING, stores TCPF flags, or relays to a TCP or UDP target it dials.
+ *
+ * Limits (seed fork): max sessions (checked after accept; the session is closed at once), streams
+ * per session and in total (non-blocking; the stream is closed), and a header deadline per stream.
+ * Every refusal goes through `limitRefused`. Shutdown stops accepting, lets the relays drain up to
+ * a grace period, then closes everything.
+ */
+import type { Socket as UdpSocket } from "node:dgram";
+import { errorMessage } from "../lib/errors.ts";
+import { limitRefused } from "../lib/limits-log.ts";
+import { logger, RateLimitedLog } from "../lib/log.ts";
+import { metrics, provide } from "../lib/metrics.ts";
+import { holdDuplex, Pipe } from "../lib/pipe.ts";
+import { connectTcp } from "../lib/tcp-duplex.ts";
+import { createFec, KcpListener, listen, type KcpSession } from "../kcp/index.ts";
+import type { Stream } from "../smux/index.ts";
+import { addrKey, type PacketAddr, type PacketConn } from "../socket/types.ts";
+import {
+  closePacket,
+  encodeMessage,
+  joinHostPort,
+  MAX_DATAGRAM,
+  MessageDecoder,
+  MessageType,
+  transportPacketConn,
+  TunnelConn,
+  TunnelError,
+  type Message,
+  type TunnelOptions,
+} from "../tunnel/index.ts";
+import { dialUdp } from "./udp-dial.ts";
+
+const log = logger("server");
+
+/** Seed-fork §4.1: target dials (TCP and UDP) give up after this long. */
+export const DIAL_TIMEOUT_MS = 10_000;
+/** Seed-fork §4.1: how long shutdown waits for relays before closing them. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+/** Accept errors back off from 5 ms, doubling to 1 s (seed-fork §4.1). */
+const ACCEPT_BACKOFF_MIN_MS = 5;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
+/** A UDP target's replies are dropped while the stream holds this many unsent bytes. */
+const UDP_STREAM_BACKLOG = 256 * 1024;
+
+/** Where a TCPF list goes: the raw socket's per-peer flag cycle (PcapPacketConn has this API). */
+export interface PeerFlagSink {
+  setPeerFlags(addr: PacketAddr, flags: readonly (string | number)[]): void;
+  clearPeerFlags(addr: PacketAddr): void;
+}
+
+function isFlagSink(conn: PacketConn): conn is PacketConn & PeerFlagSink {
+  const c = conn as Partial<PeerFlagSink>;
+  return typeof c.setPeerFlags === "function" && typeof c.clearPeerFlags === "function";
+}
+
+export interface ServerOptions {
+  tunnel: TunnelOptions;
+  /** Close the raw socket with the server (run does; tests that reuse one do not). */
+  ownsPacket?: boolean;
+  dialTimeoutMs?: number;
+  /** Shown in the "listening" log line (listen.addr's port). */
+  listenPort?: number;
+}
+
+export interface ServerStats {
+  sessionsAccepted: number;
+  streamsAccepted: number;
+  /** Probe streams (closed with zero bytes), as Go clients open before each stream. */
+  probeStreams: number;
+  pings: number;
+  tcpf: number;
+  tcpStreams: number;
+  udpStreams: number;
+  dialFailures: number;
+  headerErrors: number;
+  /** UDP datagrams dropped: over 4096 bytes either way, or the stream backed up. */
+  udpDrops: number;
+}
+
+interface SessionState {
+  readonly conn: TunnelConn;
+  readonly peer: string;
+  streams: number;
+}
+
+/** A live relay or a dial in progress, so shutdown can wait for it or end it. */
+interface Work {
+  end(): void;
+}
+
+const ServerState = { New: 0, Running: 1, Draining: 2, Closed: 3 } as const;
+type ServerState = (typeof ServerState)[keyof typeof ServerState];
+
+export class TunnelServer {
+  readonly stats: ServerStats = {
+    sessionsAccepted: 0,
+    streamsAccepted: 0,
+    probeStreams: 0,
+    pings: 0,
+    tcpf: 0,
+    tcpStreams: 0,
+    udpStreams: 0,
+    dialFailures: 0,
+    headerErrors: 0,
+    udpDrops: 0,
+  };
+  /** The TCPF list stored per client address, with the session that sent it. */
+  readonly peerFlags = new Map<string, { owner: SessionState; flags: readonly number[] }>();
+
+  private state: ServerState = ServerState.New;
+  private listener: KcpListener | undefined;
+  private readonly transport: PacketConn;
+  private readonly flagSink: PeerFlagSink | undefined;
+  private readonly sessions = new Set<SessionState>();
+  private readonly work = new Set<Work>();
+  private totalStreams = 0;
+  private readonly shutdown = new AbortController();
+  private readonly unprovide: (() => void)[] = [];
+  private readonly errorLog = new RateLimitedLog((m) => log.error(m));
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly raw: PacketConn,
+    private readonly options: ServerOptions,
+  ) {
+    this.transport = transportPacketConn(raw, options.tunnel);
+    this.flagSink = isFlagSink(raw) ? raw : undefined;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get streamCount(): number {
+    return this.totalStreams;
+  }
+
+  /** Relays and dials in progress. */
+  get activeWork(): number {
+    return this.work.size;
+  }
+
+  /** Starts the KCP listener and the accept loop. Throws if the socket is already closed. */
+  start(): void {
+    if (this.state !== ServerState.New) throw new Error("server already started");
+    const t = this.options.tunnel;
+    this.listener = listen(this.transport, {
+      kcp: t.kcp,
+      crypt: t.crypt,
+      fec: () => createFec(t.dataShards, t.parityShards),
+    });
+    this.state = ServerState.Running;
+    this.unprovide.push(
+      provide("sessions", () => this.sessions.size),
+      provide("streams", () => this.totalStreams),
+    );
+    void this.acceptLoop(this.listener);
+    log.info(`server listening for packets on :${this.options.listenPort ?? this.raw.localAddr.port}`);
+  }
+
+  /**
+   * Stops accepting, waits up to `graceMs` for relays to finish, then closes every session, the
+   * listener and (when owned) the raw socket. Resolves when all of that is done.
+   */
+  async close(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+    if (this.state === ServerState.Closed || this.state === ServerState.Draining) return;
+    const wasRunning = this.state === ServerState.Running;
+    this.state = ServerState.Draining;
+    if (wasRunning && this.work.size > 0 && graceMs > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        timer = setTimeout(resolve, graceMs);
+      });
+      clearTimeout(timer);
+      this.drained = undefined;
+      if (this.work.size > 0) log.warn(`shutdown: ${this.work.size} relays still open after ${graceMs} ms, closing them`);
+    }
+    this.state = ServerState.Closed;
+    this.shutdown.abort(new TunnelError("TUN_CLOSED", "server is shutting down"));
+    for (const w of [...this.work]) w.end();
+    for (const s of [...this.sessions]) s.conn.close();
+    this.listener?.close();
+    for (const off of this.unprovide.splice(0)) off();
+    if (this.options.ownsPacket) closePacket(this.raw);
+  }
+
+  // ---- sessions ----
+
+  private async acceptLoop(listener: KcpListener): Promise<void> {
+    let backoff = ACCEPT_BACKOFF_MIN_MS;
+    while (!listener.closed) {
+      let kcp: KcpSession;
+      try {
+        kcp = await listener.accept();
+      } catch (err) {
+        if (listener.closed) return;
+        log.debug(`accept failed: ${errorMessage(err)}`);
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, ACCEPT_BACKOFF_MAX_MS);
+        continue;
+      }
+      backoff = ACCEPT_BACKOFF_MIN_MS;
+      this.onSession(kcp);
+    }
+  }
+
+  private onSession(kcp: KcpSession): void {
+    const peer = addrKey(kcp.remote);
+    if (this.state !== ServerState.Running) {
+      kcp.close();
+      return;
+    }
+    let conn: TunnelConn;
+    try {
+      conn = TunnelConn.accept(kcp, this.options.tunnel);
+    } catch (err) {
+      this.errorLog.emit(`cannot start smux on the connection from ${peer}: ${errorMessage(err)}`);
+      return;
+    }
+    const max = this.options.tunnel.limits.maxSessions;
+    if (max > 0 && this.sessions.size >= max) {
+      limitRefused("sessions", peer);
+      conn.close();
+      return;
+    }
+    const session: SessionState = { conn, peer, streams: 0 };
+    this.sessions.add(session);
+    this.stats.sessionsAccepted++;
+    log.info(`accepted new connection from ${peer} (local: <nil>)`);
+    conn.onClose((err) => {
+      this.sessions.delete(session);
+      this.clearFlags(session);
+      log.debug(`connection from ${peer} closed${err ? `: ${err.message}` : ""}`);
+    });
+    conn.smux.onStream((stream) => this.onStream(session, stream));
+  }
+
+  // ---- TCPF ----
+
+  private storeFlags(session: SessionState, flags: readonly number[]): void {
+    const key = addrKey(session.conn.remote);
+    if (flags.length === 0) {
+      this.peerFlags.delete(key);
+      this.flagSink?.clearPeerFlags(session.conn.remote);
+      return;
+    }
+    this.peerFlags.set(key, { owner: session, flags });
+    this.flagSink?.setPeerFlags(session.conn.remote, flags);
+  }
+
+  /** The session ended: forget its list, unless a newer session from the same address replaced it. */
+  private clearFlags(session: SessionState): void {
+    const key = addrKey(session.conn.remote);
+    if (this.peerFlags.get(key)?.owner !== session) return;
+    this.peerFlags.delete(key);
+    this.flagSink?.clearPeerFlags(session.conn.remote);
+  }
+
+  // ---- streams ----
+
+  private onStream(session: SessionState, stream: Stream): void {
+    const limits = this.options.tunnel.limits;
+    if (this.state !== ServerState.Running) {
+      stream.close();
+      return;
+    }
+    if (limits.maxStreamsPerSession > 0 && session.streams >= limits.maxStreamsPerSession) {
+      limitRefused("streams_per_session", session.peer);
+      stream.close();
+      return;
+    }
+    if (limits.maxStreamsTotal > 0 && this.totalStreams >= limits.maxStreamsTotal) {
+      limitRefused("streams_total", session.peer);
+      stream.close();
+      return;
+    }
+    session.streams++;
+    this.totalStreams++;
+    this.stats.streamsAccepted++;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      session.streams--;
+      this.totalStreams--;
+    };
+
+    const decoder = new MessageDecoder();
+    let decided = false;
+    const timer = setTimeout(() => {
+      if (decided) return;
+      decided = true;
+      limitRefused("header_timeout", session.peer);
+      stream.close();
+      release();
+    }, this.options.tunnel.headerTimeoutMs);
+    stream.setHandlers({
+      data: (chunk) => {
+        if (decided) return;
+        let result;
+        try {
+          result = decoder.push(chunk);
+        } catch (err) {
+          decided = true;
+          clearTimeout(timer);
+          this.stats.headerErrors++;
+          this.errorLog.emit(`failed to read protocol message on stream ${stream.id} from ${session.peer}: ${errorMessage(err)}`);
+          stream.close();
+          release();
+          return;
+        }
+        if (!result) return;
+        decided = true;
+        clearTimeout(timer);
+        this.dispatch(session, stream, result.message, result.rest, release);
+      },
+      drain() {},
+      close: () => {
+        if (decided) return;
+        decided = true;
+        clearTimeout(timer);
+        try {
+          decoder.end();
+        } catch (err) {
+          if (err instanceof TunnelError && err.code === "TUN_EOF") {
+            this.stats.probeStreams++;
+          } else {
+            this.stats.headerErrors++;
+            this.errorLog.emit(`failed to read protocol message on stream ${stream.id} from ${session.peer}: ${errorMessage(err)}`);
+          }
+        }
+        release();
+      },
+    });
+  }
+
+  private dispatch(session: SessionState, stream: Stream, message: Message, rest: Uint8Array, release: () => void): void {
+    switch (message.type) {
+      case MessageType.Ping:
+        this.stats.pings++;
+        stream.write(encodeMessage({ type: MessageType.Pong }));
+        stream.close();
+        release();
+        return;
+      case MessageType.Tcpf:
+        this.stats.tcpf++;
+        this.storeFlags(session, message.flags);
+        stream.close();
+        release();
+        return;
+      case MessageType.Tcp:
+        this.stats.tcpStreams++;
+        this.relayTcp(session, stream, message.host, message.port, rest, release);
+        return;
+      case MessageType.Udp:
+        this.stats.udpStreams++;
+        this.relayUdp(session, stream, message.host, message.port, rest, release);
+        return;
+      default:
+        this.errorLog.emit(`unknown protocol type ${message.type} on stream ${stream.id} from ${session.peer}`);
+        stream.close();
+        release();
+    }
+  }
+
+  /** Registers a unit of work; `done` removes it and wakes a draining shutdown when it was the last. */
+  private track(work: Work): () => void {
+    this.work.add(work);
+    return () => {
+      this.work.delete(work);
+      if (this.work.size === 0) this.drained?.();
+    };
+  }
+
+  private relayTcp(session: SessionState, stream: Stream, host: string, port: number, rest: Uint8Array, release: () => void): void {
+    const target = joinHostPort(host, port);
+    log.info(`accepted TCP stream ${stream.id}: ${session.peer} -> ${target}`);
+    const held = holdDuplex(stream, rest.byteLength > 0 ? rest : undefined);
+    const cancel = new AbortController();
+    const onAbort = (): void => cancel.abort(held.signal.reason);
+    held.signal.addEventListener("abort", onAbort, { once: true });
+    const stopOnShutdown = (): void => cancel.abort(this.shutdown.signal.reason);
+    this.shutdown.signal.addEventListener("abort", stopOnShutdown, { once: true });
+    let pipe: Pipe | undefined;
+    const done = this.track({
+      end: () => {
+        cancel.abort(new TunnelError("TUN_CLOSED", "server is shutting down"));
+        pipe?.close();
+      },
+    });
+    const finish = (): void => {
+      held.signal.removeEventListener("abort", onAbort);
+      this.shutdown.signal.removeEventListener("abort", stopOnShutdown);
+      release();
+      done();
+    };
+    connectTcp(host === "" ? "127.0.0.1" : host, port, {
+      timeoutMs: this.options.dialTimeoutMs ?? DIAL_TIMEOUT_MS,
+      signal: cancel.signal,
+    }).then(
+      (socket) => {
+        if (stream.closed || cancel.signal.aborted) {
+          socket.close();
+          stream.close();
+          finish();
+          return;
+        }
+        const p = new Pipe(
+          stream,
+          socket,
+          (by, err) => {
+            metrics.tcpUpBytes += p.aToB;
+            metrics.tcpDownBytes += p.bToA;
+            if (err && !isBenign(err)) this.errorLog.emit(`TCP stream ${stream.id} (${session.peer} -> ${target}) failed: ${errorMessage(err)}`);
+            else log.debug(`TCP stream ${stream.id} to ${target} closed by ${by === "a" ? "client" : by === "b" ? "target" : "server"}`);
+            finish();
+          },
+          held.release(),
+        );
+        pipe = p;
+      },
+      (err) => {
+        this.stats.dialFailures++;
+        if (!cancel.signal.aborted) {
+          this.errorLog.emit(`failed to dial TCP ${target} for stream ${stream.id} from ${session.peer}: ${errorMessage(err)}`);
+        }
+        stream.close();
+        finish();
+      },
+    );
+  }
+
+  private relayUdp(session: SessionState, stream: Stream, host: string, port: number, rest: Uint8Array, release: () => void): void {
+    const target = joinHostPort(host, port);
+    log.info(`accepted UDP stream ${stream.id}: ${session.peer} -> ${target}`);
+    // Datagrams that arrive while the target is dialled, kept one per chunk (boundaries matter).
+    const early: Uint8Array[] = rest.byteLength > 0 ? [rest] : [];
+    let socket: UdpSocket | undefined;
+    let ended = false;
+    const cancel = new AbortController();
+    const end = (err?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      cancel.abort(new TunnelError("TUN_CLOSED", "UDP flow ended"));
+      if (err && !isBenign(err)) this.errorLog.emit(`UDP stream ${stream.id} (${session.peer} -> ${target}) failed: ${errorMessage(err)}`);
+      if (socket) {
+        try {
+          socket.close();
+        } catch {
+          // Already closed by an error; nothing left to release.
+        }
+      }
+      stream.close();
+      this.shutdown.signal.removeEventListener("abort", onShutdown);
+      release();
+      done();
+    };
+    const onShutdown = (): void => end();
+    this.shutdown.signal.addEventListener("abort", onShutdown, { once: true });
+    const done = this.track({ end: () => end() });
+    const toTarget = (datagram: Uint8Array): void => {
+      if (datagram.byteLength === 0 || datagram.byteLength > MAX_DATAGRAM) {
+        this.stats.udpDrops++;
+        return;
+      }
+      metrics.udpUpBytes += datagram.byteLength;
+      socket!.send(datagram);
+    };
+    stream.setHandlers({
+      data: (chunk) => {
+        if (socket) toTarget(chunk);
+        else if (early.length < 64) early.push(chunk);
+        else this.stats.udpDrops++;
+      },
+      drain() {},
+      close: () => end(),
+    });
+    dialUdp(host === "" ? "127.0.0.1" : host, port, {
+      timeoutMs: this.options.dialTimeoutMs ?? DIAL_TIMEOUT_MS,
+      signal: cancel.signal,
+    }).then(
+      (s) => {
+        if (ended) {
+          s.close();
+          return;
+        }
+        socket = s;
+        s.on("message", (msg: Uint8Array) => {
+          if (msg.byteLength === 0 || msg.byteLength > MAX_DATAGRAM || stream.bufferedAmount > UDP_STREAM_BACKLOG) {
+            this.stats.udpDrops++;
+            return;
+          }
+          metrics.udpDownBytes += msg.byteLength;
+          stream.write(msg);
+        });
+        s.on("error", (err) => end(err));
+        for (const d of early.splice(0)) toTarget(d);
+      },
+      (err) => {
+        if (ended) return;
+        this.stats.dialFailures++;
+        this.errorLog.emit(`failed to dial UDP ${target} for stream ${stream.id} from ${session.peer}: ${errorMessage(err)}`);
+        end();
+      },
+    );
+  }
+}
+
+/** EOF-like ends a relay reports at debug, as paqet's logger filters them (§9.1). */
+function isBenign(err: unknown): boolean {
+  if (err instanceof TunnelError && err.code === "TUN_CLOSED") return true;
+  const code = (err as { code?: unknown })?.code;
+  return code === "ECONNRESET" || code === "EPIPE" || code === "ENOBUFS" || code === "ENOMEM" || code === "SMUX_CLOSED" || code === "SMUX_TRANSPORT";
+}
