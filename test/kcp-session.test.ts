@@ -276,11 +276,11 @@ describe("hostile input", () => {
   });
 });
 
-describe("bulk transfer over a lossy link (fast mode, 16 MiB each way, sha256)", () => {
+describe("transfers over a lossy memory link, checked by sha256", () => {
   const SIZE = 16 << 20;
   for (const loss of [0, 0.1, 0.2]) {
     test(
-      `${loss * 100} % loss with reordering and duplication`,
+      `16 MiB each way in fast mode at ${loss * 100} % loss with reordering and duplication`,
       async () => {
         const p = await pair({ mode: "fast", link: { loss, reorder: 0.05, duplicate: 0.05, seed: 11 } });
         const up = transfer(p.client, SIZE, SIZE, 1);
@@ -297,6 +297,21 @@ describe("bulk transfer over a lossy link (fast mode, 16 MiB each way, sha256)",
       180_000,
     );
   }
+
+  test(
+    "a 10 ms one-way delay with 5 % loss (1 MiB each way, fast3)",
+    async () => {
+      const p = await pair({ mode: "fast3", link: { delayMs: 10, loss: 0.05, reorder: 0.05, seed: 9 } });
+      const size = 1 << 20;
+      const up = transfer(p.client, size, size, 5);
+      const down = transfer(p.server, size, size, 6);
+      const [a, b, c, d] = await withTimeout(Promise.all([up.sent, down.received, down.sent, up.received]), 60_000, "delayed link");
+      expect(b).toBe(a);
+      expect(d).toBe(c);
+      expect(p.client.core.rxSrtt).toBeGreaterThanOrEqual(20);
+    },
+    70_000,
+  );
 
   test(
     "aes with FEC 3+2 at 10 % loss (2 MiB each way)",
