@@ -57,7 +57,8 @@ test("SM4: GB/T 32907 example 1", () => {
 });
 
 test("Twofish: 256-bit all-zero key vector", () => {
-  expect(enc(twofishBlock(new Uint8Array(32)), "00000000000000000000000000000000")).toBe("57ff739d4dc92c1bd7fc01700cc8216f");
+  const zero = "00000000000000000000000000000000";
+  expect(enc(twofishBlock(new Uint8Array(32)), zero)).toBe("57ff739d4dc92c1bd7fc01700cc8216f");
 });
 
 test("XTEA: 32 cycles, big-endian (standard vector)", () => {

@@ -80,13 +80,16 @@ describe("kcp_stream_aes_fec.json encoder", () => {
     expect(ids).toEqual([[0, 0xf1], [1, 0xf1], [3, 0xf1], [4, 0xf1], [5, 0xf2]]);
   });
 
-  test("pass-through when either count is 0", () => {
-    const fec = createFec(0, 3);
-    expect(fec.overhead).toBe(0);
-    const pkt = new Uint8Array([1, 2, 3]);
-    const out: Uint8Array[] = [];
-    fec.encode(pkt, (i) => out.push(i));
-    expect(out).toEqual([pkt]);
+  test("pass-through when either count is 0, or the total is over 256 (kcp-go returns no codec)", () => {
+    for (const [d, p] of [[0, 3], [3, 0], [-1, 2], [200, 100]] as const) {
+      const fec = createFec(d, p);
+      expect(fec.overhead).toBe(0);
+      const pkt = new Uint8Array([1, 2, 3]);
+      const out: Uint8Array[] = [];
+      fec.encode(pkt, (i) => out.push(i));
+      expect(out).toEqual([pkt]);
+    }
+    expect(createFec(128, 128).overhead).toBe(8);
   });
 });
 
@@ -95,7 +98,9 @@ describe("kcp_stream_aes_fec.json decoder", () => {
     test(`${dir}: every data shard reaches KCP at once, parity adds nothing when nothing is lost`, () => {
       const fec = createFec(D, P);
       const got: string[] = [];
-      for (const d of byDir(dir)) fec.decode(hex(d.decoded.inner_hex), (k, regular) => got.push(`${regular}:${toHex(k)}`));
+      for (const d of byDir(dir)) {
+        fec.decode(hex(d.decoded.inner_hex), (k, regular) => got.push(`${regular}:${toHex(k)}`));
+      }
       expect(got).toEqual(byDir(dir).filter((d) => d.decoded.fec.type === "data").map((d) => `true:${kcpOf(d)}`));
       expect(fec.stats.recovered).toBe(0);
     });

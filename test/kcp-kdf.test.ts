@@ -3,7 +3,12 @@ import { readFileSync } from "node:fs";
 import { cipherKey, cipherKeyLength, deriveKey, xorTable } from "../src/kcp/kdf.ts";
 
 interface Pbkdf2File {
-  vectors: { passphrase: string; passphrase_hex: string; derived_key_hex: string; cipher_key_hex: Record<string, string> }[];
+  vectors: {
+    passphrase: string;
+    passphrase_hex: string;
+    derived_key_hex: string;
+    cipher_key_hex: Record<string, string>;
+  }[];
   xor_table: { passphrase: string; table_hex: string };
 }
 

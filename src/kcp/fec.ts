@@ -30,6 +30,8 @@ const PARITY_CONTINUITY_MS = 500;
 const MAX_SHARD_SETS = 3;
 /** Samples the auto-tuner keeps: 256 + 2 for edge detection. */
 const AUTO_TUNE_SAMPLES = 258;
+/** GF(2^8) Reed-Solomon codes at most 256 shards. */
+const MAX_SHARDS = 256;
 /** kcp-go's session drops decrypted packets below min(KCP header 24, FEC header 8 + conv 4). */
 const MIN_INNER_BYTES = 12;
 /** Shard buffers cover the largest datagram kcp-go reads; they grow only for larger packets. */
@@ -43,7 +45,8 @@ export interface FecOptions {
 /** int32(a − b): kcp-go's wrap-aware sequence comparison. */
 const diff = (a: number, b: number): number => (a - b) | 0;
 
-const readU32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+const readU32 = (b: Uint8Array, o: number): number =>
+  (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 const readU16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
 function writeU32(b: Uint8Array, o: number, v: number): void {
   b[o] = v;
@@ -63,14 +66,22 @@ function newStats(): FecStats {
 }
 
 /**
- * The per-session FEC codec. With either count 0 the encoder is off (packets pass through, overhead
+ * The per-session FEC codec. With either count 0 (or d+p over 256) the encoder is off (packets pass through, overhead
  * 0), but the decoder still accepts FEC packets from a peer that uses FEC, as kcp-go does: it starts
  * a 1+1 decoder on the first one and auto-tunes to the peer's counts.
  */
 export function createFec(dataShards: number, parityShards: number, opts: FecOptions = {}): FecCodec {
   const stats = newStats();
-  const encoder = dataShards > 0 && parityShards > 0 ? new FecEncoder(dataShards, parityShards, opts.now ?? Date.now, stats) : undefined;
-  let decoder = dataShards > 0 && parityShards > 0 ? new FecDecoder(dataShards, parityShards, stats) : undefined;
+  // kcp-go's constructors return nil (FEC off) for counts it cannot code, and paqet does not
+  // validate them, so 0, negative or more than 256 shards in total all mean "off" here too.
+  const on =
+    Number.isInteger(dataShards) &&
+    Number.isInteger(parityShards) &&
+    dataShards > 0 &&
+    parityShards > 0 &&
+    dataShards + parityShards <= MAX_SHARDS;
+  const encoder = on ? new FecEncoder(dataShards, parityShards, opts.now ?? Date.now, stats) : undefined;
+  let decoder = on ? new FecDecoder(dataShards, parityShards, stats) : undefined;
   return {
     overhead: encoder === undefined ? 0 : FEC_DATA_HEADER_BYTES,
     stats,
@@ -256,7 +267,11 @@ class FecDecoder {
     const groupId = Math.floor(seqid / this.shardSize);
     let g = this.groups.get(groupId);
     if (g === undefined) {
-      g = { shards: new Array<Uint8Array | undefined>(this.shardSize).fill(undefined), types: new Array<number>(this.shardSize).fill(0), size: 0 };
+      g = {
+        shards: new Array<Uint8Array | undefined>(this.shardSize).fill(undefined),
+        types: new Array<number>(this.shardSize).fill(0),
+        size: 0,
+      };
       this.groups.set(groupId, g);
     }
     if (g.shards[pos] !== undefined) {
@@ -305,7 +320,9 @@ class FecDecoder {
         return view;
       });
       while (this.recoverBufs.length < this.d) this.recoverBufs.push(new Uint8Array(SHARD_BUFFER_BYTES));
-      for (let i = 0; i < this.d; i++) if (this.recoverBufs[i]!.length < maxLen) this.recoverBufs[i] = new Uint8Array(maxLen);
+      for (let i = 0; i < this.d; i++) {
+        if (this.recoverBufs[i]!.length < maxLen) this.recoverBufs[i] = new Uint8Array(maxLen);
+      }
       if (this.rs.reconstructData(padded, this.recoverBufs, maxLen)) {
         for (let i = 0; i < this.d; i++) {
           if (g.shards[i] !== undefined) continue;

@@ -169,7 +169,8 @@ class Guard implements GuardPacketConn {
     if (w === this.window) return;
     this.window = w;
     for (let i = 0; i <= this.skew; i++) {
-      this.cookies.set(w - i >= 0 ? guardCookie(this.key, this.magic, w - i) : new Uint8Array(COOKIE_BYTES), i * COOKIE_BYTES);
+      const cookie = w - i >= 0 ? guardCookie(this.key, this.magic, w - i) : new Uint8Array(COOKIE_BYTES);
+      this.cookies.set(cookie, i * COOKIE_BYTES);
     }
   }
 

@@ -20,14 +20,16 @@ export function salsa20Cipher(key: Uint8Array): DatagramCipher {
   for (let i = 0; i < 8; i++) k[i] = kv.getInt32(i * 4, true);
   const input = new Int32Array(16);
   const ks = new Uint8Array(64);
-  // On little-endian hosts the words land in `ks` directly; otherwise core() spells the bytes out.
-  const out = littleEndianHostCheck() ? new Int32Array(ks.buffer) : new Int32Array(16);
   const littleEndianHost = littleEndianHostCheck();
+  // On little-endian hosts the words land in `ks` directly; otherwise core() spells the bytes out.
+  const out = littleEndianHost ? new Int32Array(ks.buffer) : new Int32Array(16);
 
   /** One 64-byte keystream block for `input` into `ks`; locals keep the rounds in int32 registers. */
   function core(): void {
-    let x0 = input[0]!, x1 = input[1]!, x2 = input[2]!, x3 = input[3]!, x4 = input[4]!, x5 = input[5]!, x6 = input[6]!, x7 = input[7]!;
-    let x8 = input[8]!, x9 = input[9]!, x10 = input[10]!, x11 = input[11]!, x12 = input[12]!, x13 = input[13]!, x14 = input[14]!, x15 = input[15]!;
+    let x0 = input[0]!, x1 = input[1]!, x2 = input[2]!, x3 = input[3]!,
+      x4 = input[4]!, x5 = input[5]!, x6 = input[6]!, x7 = input[7]!;
+    let x8 = input[8]!, x9 = input[9]!, x10 = input[10]!, x11 = input[11]!,
+      x12 = input[12]!, x13 = input[13]!, x14 = input[14]!, x15 = input[15]!;
     for (let r = 0; r < 20; r += 2) {
       // column round
       x4 ^= rotl(x0 + x12, 7);
@@ -64,8 +66,10 @@ export function salsa20Cipher(key: Uint8Array): DatagramCipher {
       x14 ^= rotl(x13 + x12, 13);
       x15 ^= rotl(x14 + x13, 18);
     }
-    out[0] = x0 + input[0]!; out[1] = x1 + input[1]!; out[2] = x2 + input[2]!; out[3] = x3 + input[3]!; out[4] = x4 + input[4]!; out[5] = x5 + input[5]!; out[6] = x6 + input[6]!; out[7] = x7 + input[7]!;
-    out[8] = x8 + input[8]!; out[9] = x9 + input[9]!; out[10] = x10 + input[10]!; out[11] = x11 + input[11]!; out[12] = x12 + input[12]!; out[13] = x13 + input[13]!; out[14] = x14 + input[14]!; out[15] = x15 + input[15]!;
+    out[0] = x0 + input[0]!; out[1] = x1 + input[1]!; out[2] = x2 + input[2]!; out[3] = x3 + input[3]!;
+    out[4] = x4 + input[4]!; out[5] = x5 + input[5]!; out[6] = x6 + input[6]!; out[7] = x7 + input[7]!;
+    out[8] = x8 + input[8]!; out[9] = x9 + input[9]!; out[10] = x10 + input[10]!; out[11] = x11 + input[11]!;
+    out[12] = x12 + input[12]!; out[13] = x13 + input[13]!; out[14] = x14 + input[14]!; out[15] = x15 + input[15]!;
     if (!littleEndianHost) {
       for (let i = 0; i < 16; i++) {
         const w = out[i]!;
