@@ -1,7 +1,8 @@
 /** The CLI as a user runs it: `bun src/main.ts ...` in a subprocess, checking output and exit codes. */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { normalizeArgs } from "../src/cli/main.ts";
+import { defineCommand } from "citty";
+import { normalizeArgs, runCli } from "../src/cli/main.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const FIX = join(ROOT, "test", "fixtures", "conf");
@@ -164,5 +165,54 @@ describe("normalizeArgs", () => {
     expect(normalizeArgs(["--no-config"], defs)).toEqual({ ok: false, error: "unknown flag: --no-config" });
     expect(normalizeArgs(["--config"], defs)).toEqual({ ok: false, error: "flag needs an argument: --config" });
     expect(normalizeArgs(["-jc"], defs)).toEqual({ ok: false, error: "unknown shorthand flag: 'j' in -jc" });
+  });
+});
+
+describe("nested subcommands (in-process, with a test root)", () => {
+  const seen: unknown[] = [];
+  const root = defineCommand({
+    meta: { name: "paqet" },
+    subCommands: {
+      demo: defineCommand({
+        meta: { name: "demo" },
+        args: { verbose: { type: "boolean", alias: "v" } },
+        subCommands: {
+          start: defineCommand({
+            meta: { name: "start" },
+            args: { port: { type: "string", alias: "p" } },
+            run: ({ args }) => {
+              seen.push(args.port);
+              return 7;
+            },
+          }),
+        },
+      }),
+    },
+  });
+
+  async function quietly(argv: string[]): Promise<{ code: number; err: string }> {
+    const write = process.stderr.write;
+    const outWrite = process.stdout.write;
+    let err = "";
+    process.stderr.write = ((chunk: string) => ((err += chunk), true)) as typeof write;
+    process.stdout.write = (() => true) as typeof outWrite;
+    try {
+      return { code: await runCli(argv, root), err };
+    } finally {
+      process.stderr.write = write;
+      process.stdout.write = outWrite;
+      process.exitCode = 0;
+    }
+  }
+
+  test("flags are checked per level and the leaf's return value is the exit code", async () => {
+    expect((await quietly(["demo", "-v", "start", "-p", "9"])).code).toBe(7);
+    expect(seen).toEqual(["9"]);
+    const wrongLevel = await quietly(["demo", "-p", "9", "start"]);
+    expect(wrongLevel.code).toBe(1);
+    expect(wrongLevel.err).toStartWith("Error: unknown shorthand flag: 'p' in -p\n");
+    const unknown = await quietly(["demo", "stop"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toStartWith('Error: unknown command "stop" for "paqet demo"\n');
   });
 });

@@ -14,52 +14,113 @@ type AnyCommand = CommandDef<ArgsDef>;
 
 const HELP_FLAGS = new Set(["-h", "--help"]);
 
-export async function runCli(argv: readonly string[]): Promise<number> {
-  const code = await dispatch([...argv]);
+/** Runs the paqet CLI (or, for tests, another root command) and sets `process.exitCode`. */
+export async function runCli(argv: readonly string[], root: CommandDef<any> = main): Promise<number> {
+  const code = await dispatch([...argv], root as AnyCommand);
   process.exitCode = code;
   return code;
 }
 
-async function dispatch(argv: string[]): Promise<number> {
-  const root = main as AnyCommand;
-  const dashDash = argv.indexOf("--");
-  const flagsPart = dashDash < 0 ? argv : argv.slice(0, dashDash);
+async function dispatch(argv: string[], root: AnyCommand): Promise<number> {
   const first = argv[0];
 
   if (first === undefined) return usage(root, undefined, "stdout", 0);
   if (first === "help") {
-    const name = argv[1];
-    if (name === undefined) return usage(root, undefined, "stdout", 0);
-    const sub = await findSubCommand(name);
-    if (!sub) return fail(`unknown help topic "${name}"`, root, undefined);
-    return usage(sub, root, "stdout", 0);
+    const chain = await resolveChain(root, argv.slice(1));
+    if (chain.unknown !== undefined) return fail(`unknown help topic "${chain.unknown}"`, root, undefined);
+    return usage(chain.cmd, chain.parent, "stdout", 0);
   }
-  if (first.startsWith("-")) {
-    if (HELP_FLAGS.has(first)) return usage(root, undefined, "stdout", 0);
-    return fail(unknownFlag(first), root, undefined);
-  }
-  const sub = await findSubCommand(first);
-  if (!sub) return fail(`unknown command "${first}" for "paqet"`, root, undefined);
-  if (flagsPart.slice(1).some((a) => HELP_FLAGS.has(a))) return usage(sub, root, "stdout", 0);
 
-  const defs = ((await resolve(sub.args)) ?? {}) as ArgsDef;
-  const checked = normalizeArgs(argv.slice(1), defs);
-  if (!checked.ok) return fail(checked.error, sub, root);
+  const chain = await resolveChain(root, argv);
+  if (beforeDashDash(argv).some((a) => HELP_FLAGS.has(a))) return usage(chain.cmd, chain.parent, "stdout", 0);
 
+  const checked = await checkArgs(root, argv, undefined, "paqet");
+  if (!checked.ok) return fail(checked.error, checked.cmd, checked.parent);
   try {
-    const { result } = await runCommand(sub, { rawArgs: checked.argv });
+    const { result } = await runCommand(checked.leaf, { rawArgs: checked.argv });
     return typeof result === "number" ? result : 0;
   } catch (err) {
-    if (err instanceof Error && err.name === "CLIError") return fail(err.message, sub, root);
+    if (err instanceof Error && err.name === "CLIError") return fail(err.message, chain.cmd, chain.parent);
     process.stderr.write(`Error: ${errorMessage(err)}\n`);
     return 1;
   }
 }
 
-async function findSubCommand(name: string): Promise<AnyCommand | undefined> {
-  const subs = (await resolve(main.subCommands)) as Record<string, unknown> | undefined;
-  if (!subs || !Object.hasOwn(subs, name)) return undefined;
-  return (await resolve(subs[name])) as AnyCommand;
+function beforeDashDash(argv: readonly string[]): readonly string[] {
+  const i = argv.indexOf("--");
+  return i < 0 ? argv : argv.slice(0, i);
+}
+
+async function subCommandsOf(cmd: AnyCommand): Promise<Record<string, unknown> | undefined> {
+  const subs = (await resolve(cmd.subCommands)) as Record<string, unknown> | undefined;
+  return subs && Object.keys(subs).length > 0 ? subs : undefined;
+}
+
+async function argsOf(cmd: AnyCommand): Promise<ArgsDef> {
+  return ((await resolve(cmd.args)) ?? {}) as ArgsDef;
+}
+
+/** Index of the first positional argument, skipping the values of string flags. */
+function firstPositional(args: readonly string[], defs: ArgsDef): number {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") return -1;
+    if (!a.startsWith("-") || a === "-") return i;
+    if (a.includes("=")) continue;
+    const name = a.replace(/^--?/, "");
+    const takesValue = Object.entries(defs).some(([key, def]) => {
+      if (def.type !== "string" && def.type !== "enum") return false;
+      const aliases = "alias" in def && def.alias !== undefined ? [def.alias].flat() : [];
+      return key === name || key.replaceAll("_", "-") === name || aliases.includes(name);
+    });
+    if (takesValue && !(a.length > 2 && !a.startsWith("--"))) i++;
+  }
+  return -1;
+}
+
+interface Chain {
+  cmd: AnyCommand;
+  parent: AnyCommand | undefined;
+  /** A positional where a subcommand was expected but none has that name. */
+  unknown?: string;
+}
+
+/** Follows subcommand names through argv to the command that will run. */
+async function resolveChain(root: AnyCommand, argv: readonly string[]): Promise<Chain> {
+  let chain: Chain = { cmd: root, parent: undefined };
+  let args = argv;
+  for (;;) {
+    const subs = await subCommandsOf(chain.cmd);
+    if (!subs) return chain;
+    const i = firstPositional(args, await argsOf(chain.cmd));
+    if (i < 0) return chain;
+    const name = args[i]!;
+    if (!Object.hasOwn(subs, name)) return { ...chain, unknown: name };
+    const sub = (await resolve(subs[name])) as AnyCommand;
+    chain = { cmd: sub, parent: chain.cmd };
+    args = args.slice(i + 1);
+  }
+}
+
+type Checked =
+  | { ok: true; leaf: AnyCommand; argv: string[] }
+  | { ok: false; error: string; cmd: AnyCommand; parent: AnyCommand | undefined };
+
+/**
+ * Strict flag check of every command on the chain, each against its own declared args. Returns
+ * the command to run and its normalized argv (parents only route; none has setup hooks).
+ */
+async function checkArgs(cmd: AnyCommand, args: readonly string[], parent: AnyCommand | undefined, path: string): Promise<Checked> {
+  const defs = await argsOf(cmd);
+  const subs = await subCommandsOf(cmd);
+  const i = subs ? firstPositional(args, defs) : -1;
+  const own = normalizeArgs(i < 0 ? args : args.slice(0, i), defs);
+  if (!own.ok) return { ok: false, error: own.error, cmd, parent };
+  if (i < 0 || !subs) return { ok: true, leaf: cmd, argv: own.argv };
+  const name = args[i]!;
+  if (!Object.hasOwn(subs, name)) return { ok: false, error: `unknown command "${name}" for "${path}"`, cmd, parent };
+  const sub = (await resolve(subs[name])) as AnyCommand;
+  return checkArgs(sub, args.slice(i + 1), cmd, `${path} ${name}`);
 }
 
 async function resolve<T>(value: T | (() => T) | (() => Promise<T>) | Promise<T>): Promise<T> {
@@ -77,11 +138,6 @@ async function usage(cmd: AnyCommand, parent: AnyCommand | undefined, to: "stdou
 async function fail(message: string, cmd: AnyCommand, parent: AnyCommand | undefined): Promise<number> {
   process.stderr.write(`Error: ${message}\n`);
   return usage(cmd, parent, "stderr", 1);
-}
-
-function unknownFlag(arg: string): string {
-  if (arg.startsWith("--")) return `unknown flag: ${arg.split("=")[0]}`;
-  return `unknown shorthand flag: '${arg[1] ?? ""}' in ${arg}`;
 }
 
 interface FlagDef {
