@@ -31,7 +31,7 @@ function measure<T>(fn: () => Promise<T>): Promise<{ ms: number; cpuMs: number }
 }
 
 /** The same bytes as datagrams from one memory conn to another, 64 per turn, no KCP at all. */
-async function plainCopy(mib: number): Promise<Result> {
+export async function plainCopy(mib: number): Promise<Result> {
   const net = new MemoryNetwork();
   const a = net.bind({ ip: "10.77.0.1", port: 1 });
   const b = net.bind({ ip: "10.77.0.2", port: 2 });
@@ -61,7 +61,7 @@ async function plainCopy(mib: number): Promise<Result> {
 }
 
 /** One direction, client → server, honouring write→false/drain. */
-async function kcpRun(mode: KcpMode, block: "null" | "aes", mib: number): Promise<Result> {
+export async function kcpRun(mode: KcpMode, block: "null" | "aes", mib: number): Promise<Result> {
   const net = new MemoryNetwork();
   const sConn = net.bind({ ip: "10.77.0.1", port: 1 });
   const cConn = net.bind({ ip: "10.77.0.2", port: 2 });

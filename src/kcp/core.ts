@@ -544,7 +544,8 @@ export class KcpCore {
   // ---- internals -------------------------------------------------------------------------------
 
   private emit(size: number): void {
-    this.output(this.buffer.subarray(0, size));
+    // The buffer is exactly one MTU long, so a full datagram needs no new view.
+    this.output(size === this.buffer.byteLength ? this.buffer : this.buffer.subarray(0, size));
   }
 
   private writeHeader(
