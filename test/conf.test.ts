@@ -330,6 +330,7 @@ transport: {protocol: kcp, kcp: {key: k}}
     const err = errorOf(() => loadConfig("/nonexistent/paqet.yaml"));
     expect(err.code).toBe("CONF_READ");
     expect(err.problems[0]!.message).toBe("open /nonexistent/paqet.yaml: no such file or directory");
+    expect(err.message).toBe("open /nonexistent/paqet.yaml: no such file or directory");
   });
 });
 

@@ -43,6 +43,8 @@ export function formatProblem(fileName: string, p: ConfigProblem): string {
 }
 
 function summarize(fileName: string, problems: readonly ConfigProblem[]): string {
+  // A read failure is one unpositioned line, e.g. Go's "open config.yaml: no such file or directory".
+  if (problems.length === 1 && problems[0]!.line === 0 && !problems[0]!.path) return problems[0]!.message;
   const n = problems.length;
   const head = `${fileName}: ${n} problem${n === 1 ? "" : "s"}`;
   return [head, ...problems.map((p) => `  ${formatProblem(fileName, p)}`)].join("\n");
