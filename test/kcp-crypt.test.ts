@@ -135,7 +135,8 @@ describe("integrity", () => {
   });
 
   test("unknown block names are refused at construction", () => {
-    expect(() => createPacketCrypt("rot13", new Uint8Array(32))).toThrow(TypeError);
+    expect(() => createPacketCrypt("rot13", new Uint8Array(32))).toThrow(expect.objectContaining({ code: "KCP_BAD_OPTION" }));
+    expect(() => createPacketCrypt("aes", new Uint8Array(16))).toThrow(expect.objectContaining({ code: "KCP_BAD_OPTION" }));
   });
 });
 

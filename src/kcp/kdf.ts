@@ -6,6 +6,7 @@
  * a fixed 1500-byte table with PBKDF2-HMAC-SHA1.
  */
 import { pbkdf2Sync } from "node:crypto";
+import { KcpError } from "./errors.ts";
 
 export const KDF_SALT = "paqet";
 export const KDF_ITERATIONS = 100_000;
@@ -44,7 +45,9 @@ export function cipherKeyLength(block: string): number {
  */
 export function cipherKey(block: string, derived: Uint8Array): Uint8Array {
   const n = cipherKeyLength(block);
-  if (derived.length < n) throw new RangeError(`cipher ${block} needs a ${n}-byte key, got ${derived.length}`);
+  if (derived.length < n) {
+    throw new KcpError("KCP_BAD_OPTION", `cipher ${block} needs a ${n}-byte key, got ${derived.length}`);
+  }
   return derived.slice(0, n);
 }
 

@@ -11,6 +11,7 @@
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import type { CryptStats, PacketCrypt } from "../codec-types.ts";
+import { KcpError } from "../errors.ts";
 import { cipherKey, xorTable } from "../kdf.ts";
 import { cfbCipher, type DatagramCipher } from "./cfb.ts";
 import { nativeCfbCipher } from "./native.ts";
@@ -108,7 +109,7 @@ function datagramCipher(block: Block, key: Uint8Array): DatagramCipher {
         },
       };
     default:
-      throw new TypeError(`kcp: block "${block}" has no datagram cipher`);
+      throw new KcpError("KCP_BAD_OPTION", `block "${block}" has no datagram cipher`);
   }
 }
 
@@ -130,11 +131,11 @@ function xorCipher(table: Uint8Array): DatagramCipher {
 
 /**
  * Builds the crypto layer for `block`. `key` is paqet's derived key (kdf.ts `deriveKey`) or already
- * the cipher's key; it is truncated to the cipher's size here. Unknown blocks throw TypeError
- * (config validation rejects them first).
+ * the cipher's key; it is truncated to the cipher's size here. Unknown blocks and short keys throw
+ * KcpError KCP_BAD_OPTION (config validation rejects them first).
  */
 export function createPacketCrypt(block: string, key: Uint8Array, opts: PacketCryptOptions = {}): PacketCrypt {
-  if (!isBlock(block)) throw new TypeError(`kcp: unknown block "${block}"`);
+  if (!isBlock(block)) throw new KcpError("KCP_BAD_OPTION", `unknown block "${block}"`);
   const entropy = opts.entropy ?? defaultEntropy;
   if (block === "null") return nullCrypt();
   if (block === "aes-128-gcm") return gcmCrypt(cipherKey(block, key), entropy);
