@@ -127,6 +127,48 @@ describe("socks5: CONNECT", () => {
   });
 });
 
+describe("socks5: half-close and listen", () => {
+  test("a client FIN ends the whole relay (no half-close, as Go paqet)", async () => {
+    const { server, tunnel } = start();
+    let closed = false;
+    const sock = await Bun.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+      allowHalfOpen: true,
+      socket: {
+        data() {},
+        close() {
+          closed = true;
+        },
+      },
+    });
+    cleanups.push(() => sock.terminate());
+    sock.write(new Uint8Array([5, 1, 0, ...ipv4Req(1, echo.port)]));
+    await withTimeout(
+      (async () => {
+        while (tunnel.tcpStreams.length === 0 || server.stats.connects === 0) await Bun.sleep(5);
+      })(),
+    );
+    sock.shutdown();
+    await withTimeout(
+      (async () => {
+        while (!closed || !tunnel.tcpStreams[0]!.closed) await Bun.sleep(5);
+      })(),
+      WAIT_MS,
+      "relay closed after FIN",
+    );
+    expect(server.stats.active).toBe(0);
+  });
+
+  test("a port in use is SOCKS_LISTEN_FAILED; a bad listen string is SOCKS_BAD_LISTEN", () => {
+    const { server } = start();
+    expect(() => new Socks5Server(new FakeTunnel(), { listen: `127.0.0.1:${server.port}` })).toThrow(
+      expect.objectContaining({ code: "SOCKS_LISTEN_FAILED" }),
+    );
+    expect(() => new Socks5Server(new FakeTunnel(), { listen: "127.0.0.1" })).toThrow(expect.objectContaining({ code: "SOCKS_BAD_LISTEN" }));
+  });
+});
+
 describe("socks5: replies on failure", () => {
   test("unreachable target: refused is 0x05 when the tunnel knows, and closes", async () => {
     const { server } = start();
@@ -394,6 +436,55 @@ describe("socks5: UDP ASSOCIATE", () => {
       })(),
     );
     expect(tunnel.udpClosed).toBe(1);
+  });
+
+  test("on an IPv6 listener the relay binds ::1 and BND is ATYP 4", async () => {
+    let server: Socks5Server;
+    try {
+      server = start({ listen: "[::1]:0" }).server;
+    } catch {
+      console.warn("skipped: no IPv6 loopback");
+      return;
+    }
+    const c = await TestConn.connect(server.port, "::1");
+    cleanups.push(() => c.close());
+    c.write([5, 1, 0, 5, 3, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const reply = await c.read(2 + 22);
+    expect([...reply.subarray(0, 6)]).toEqual([5, 0, 5, 0, 0, 4]);
+    const bnd = readAddress(reply, 5);
+    if (typeof bnd === "string") throw new Error(bnd);
+    expect(bnd.address.host).toBe("::1");
+    const inbox: Uint8Array[] = [];
+    const sock = await Bun.udpSocket({
+      hostname: "::1",
+      port: 0,
+      binaryType: "uint8array",
+      socket: { data: (_s, buf) => void inbox.push(buf) },
+    });
+    cleanups.push(() => sock.close());
+    const target = { type: AddressType.IPv4, host: "127.0.0.1", port: udpEcho.port };
+    sock.send(encodeUdpDatagram(target, new Uint8Array([4, 2])), bnd.address.port, "::1");
+    await withTimeout(
+      (async () => {
+        while (inbox.length === 0) await Bun.sleep(5);
+      })(),
+    );
+    expect([...inbox[0]!]).toEqual([0, 0, 0, ...encodeAddress(target), 4, 2]);
+  });
+
+  test("a request naming the client's address and port accepts only that endpoint", async () => {
+    const { server } = start();
+    const u = await udpClient();
+    const other = await udpClient();
+    const p = u.sock.port;
+    const { relayHost, relayPort } = await associate(server, [5, 3, 0, 1, 127, 0, 0, 1, p >> 8, p & 0xff]);
+    const target = { type: AddressType.IPv4, host: "127.0.0.1", port: udpEcho.port };
+    other.sock.send(encodeUdpDatagram(target, new Uint8Array([1])), relayPort, relayHost);
+    u.sock.send(encodeUdpDatagram(target, new Uint8Array([2])), relayPort, relayHost);
+    const back = await u.next();
+    expect(back.at(-1)).toBe(2);
+    expect(server.stats.udp.dropped.source).toBe(1);
+    expect(other.inbox.length).toBe(0);
   });
 
   test("an idle flow is closed after udpIdleTimeoutMs and reopened by the next datagram", async () => {

@@ -49,7 +49,11 @@ export class TcpForward {
     } catch (cause) {
       throw new ForwardError("FWD_BAD_TARGET", `bad forward target ${JSON.stringify(options.target)}`, { cause });
     }
-    this.#listener = listenTcp(host, port, (conn) => this.#accept(conn));
+    try {
+      this.#listener = listenTcp(host, port, (conn) => this.#accept(conn));
+    } catch (cause) {
+      throw new ForwardError("FWD_LISTEN_FAILED", `cannot listen on ${options.listen}: ${errorMessage(cause)}`, { cause });
+    }
     const idle = options.idleTimeoutMs ?? 0;
     if (idle > 0) this.#sweeper = setInterval(() => this.#sweep(idle), Math.max(50, Math.min(1000, idle / 4)));
     log.info(`TCP forwarder listening on ${host}:${this.port} -> ${options.target}`);

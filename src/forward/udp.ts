@@ -83,12 +83,19 @@ export class UdpForward {
       throw new ForwardError("FWD_BAD_TARGET", `bad forward target ${JSON.stringify(options.target)}`, { cause });
     }
     const f = new UdpForward(client, options);
-    f.#socket = await Bun.udpSocket({
-      hostname: host,
-      port,
-      binaryType: "uint8array",
-      socket: { data: (_s, buf, p, a) => f.#onDatagram(buf, p, a) },
-    });
+    try {
+      f.#socket = await Bun.udpSocket({
+        hostname: host,
+        port,
+        binaryType: "uint8array",
+        socket: {
+          data: (_s, buf, p, a) => f.#onDatagram(buf, p, a),
+          error: (_s, err) => f.#errors.emit(`UDP forward on ${options.listen}: socket error: ${errorMessage(err)}`),
+        },
+      });
+    } catch (cause) {
+      throw new ForwardError("FWD_LISTEN_FAILED", `cannot listen on ${options.listen}: ${errorMessage(cause)}`, { cause });
+    }
     const idle = options.idleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
     if (idle > 0) f.#sweeper = setInterval(() => f.#sweep(idle), Math.max(50, Math.min(1000, idle / 4)));
     log.info(`UDP forwarder listening on ${host}:${f.port} -> ${options.target}`);

@@ -14,7 +14,8 @@ export type Socks5ErrorCode =
   | "SOCKS_BAD_COMMAND"
   | "SOCKS_HANDSHAKE_TOO_LONG"
   | "SOCKS_HANDSHAKE_TIMEOUT"
-  | "SOCKS_BAD_LISTEN";
+  | "SOCKS_BAD_LISTEN"
+  | "SOCKS_LISTEN_FAILED";
 
 export class Socks5Error extends PaqetError {
   declare readonly code: Socks5ErrorCode;

@@ -120,7 +120,11 @@ export class Socks5Server {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.udpIdleTimeoutMs = options.udpIdleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
-    this.#listener = listenTcp(host, port, (conn) => this.#accept(conn));
+    try {
+      this.#listener = listenTcp(host, port, (conn) => this.#accept(conn));
+    } catch (cause) {
+      throw new Socks5Error("SOCKS_LISTEN_FAILED", `cannot listen on ${options.listen}: ${errorMessage(cause)}`, { cause });
+    }
     if (this.idleTimeoutMs > 0) {
       this.#sweeper = setInterval(() => this.#sweep(), Math.max(50, Math.min(1000, this.idleTimeoutMs / 4)));
     }
@@ -360,7 +364,7 @@ class Session {
       this.conn.localAddress,
       r.address,
       this.conn.remoteAddress,
-      { idleTimeoutMs: this.server.udpIdleTimeoutMs },
+      { idleTimeoutMs: this.server.udpIdleTimeoutMs, onEnd: () => this.#ended() },
       this.server.stats.udp,
       log,
     ).then(

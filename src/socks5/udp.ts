@@ -50,6 +50,8 @@ export function newUdpStats(): UdpStats {
 export interface AssociationOptions {
   /** A flow with no datagram either way for this long is closed; 0 leaves expiry to the client pool. */
   readonly idleTimeoutMs: number;
+  /** Called once when the association ends on its own (the relay socket failed). */
+  readonly onEnd?: () => void;
 }
 
 interface Flow {
@@ -134,7 +136,15 @@ export class UdpAssociation {
       hostname: bindHost,
       port: 0,
       binaryType: "uint8array",
-      socket: { data: (_s, buf, port, address) => a.#onDatagram(buf, port, address) },
+      socket: {
+        data: (_s, buf, port, address) => a.#onDatagram(buf, port, address),
+        // A relay socket error ends the association (Go: a read error ends the relay loop).
+        error: (_s, err) => {
+          log.debug(`SOCKS5 UDP relay socket error: ${errorMessage(err)}`);
+          a.close();
+          options.onEnd?.();
+        },
+      },
     });
     if (options.idleTimeoutMs > 0) {
       const tick = Math.max(50, Math.min(1000, options.idleTimeoutMs / 4));
