@@ -1,5 +1,7 @@
 /** The CLI as a user runs it: `bun src/main.ts ...` in a subprocess, checking output and exit codes. */
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defineCommand } from "citty";
 import { normalizeArgs, runCli } from "../src/cli/main.ts";
@@ -71,6 +73,16 @@ describe("paqet check", () => {
     expect(problems.length).toBe(10);
     for (const p of problems) expect(p).toStartWith(`${file}:`);
     expect(r.stderr).toContain(`${file}: 10 problems`);
+  });
+
+  test("warnings go to stderr with their position and do not fail the check", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paqet-cli-"));
+    const file = join(dir, "w.yaml");
+    writeFileSync(file, readFileSync(join(FIX, "go-aes-client.yaml"), "utf8").replace('    mode: "fast"', '    mode: "fast"\n    kye: "x"'));
+    const r = await paqet("check", "-c", file);
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${file}:18:5: warning: transport.kcp.kye: unknown key, ignored (did you mean "key"?)`);
   });
 
   test("a missing file: exit 1 with Go's wording", async () => {

@@ -4,7 +4,10 @@ import { defineCommand } from "citty";
 import { ConfigError, formatEffectiveConfig, formatProblem, loadConfig, type ConfigProblem } from "../conf/index.ts";
 
 function printWarnings(file: string, warnings: readonly ConfigProblem[]): void {
-  for (const w of warnings) process.stderr.write(`${formatProblem(file, { ...w, message: `warning: ${w.message}` })}\n`);
+  for (const w of warnings) {
+    const where = w.line > 0 ? `${file}:${w.line}:${w.col}` : file;
+    process.stderr.write(`${where}: warning: ${w.path ? `${w.path}: ` : ""}${w.message}\n`);
+  }
 }
 
 /**
