@@ -296,7 +296,8 @@ export class KcpSession implements Duplex, Tickable {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    this.deliver();
+    // Never call `data` from inside the caller's resume(); deliver on the next microtask.
+    queueMicrotask(() => this.deliver());
   }
 
   close(err?: Error): void {
