@@ -55,6 +55,7 @@ async function runDemo(sizeMiB: number, block: string): Promise<number> {
   let bed: NetBed | undefined;
   const procs: NsProcess[] = [];
   let cleaned = false;
+  let interrupted = false;
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
@@ -63,6 +64,8 @@ async function runDemo(sizeMiB: number, block: string): Promise<number> {
     work.cleanup();
   };
   const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
     say("interrupted; cleaning up");
     void cleanup().then(() => process.exit(130));
   };
@@ -108,6 +111,8 @@ async function runDemo(sizeMiB: number, block: string): Promise<number> {
     say(`done in ${((performance.now() - started) / 1000).toFixed(1)} s; namespaces and processes removed`);
     return 0;
   } catch (err) {
+    // After Ctrl-C the steps fail as their processes go away; the signal handler reports and exits.
+    if (interrupted) return 130;
     process.stderr.write(`paqet demo: failed: ${errorMessage(err)}\n`);
     for (const p of procs) {
       if (p.name === "targets") continue;
