@@ -24,8 +24,12 @@ const root: ConsolaInstance = createConsola({
   stdout: process.stderr,
 });
 
+/** Every tagged logger: consola copies the level into a child at `withTag`, so each is updated here. */
+const tagged: ConsolaInstance[] = [];
+
 export function setLogLevel(level: LogLevel): void {
   root.level = CONSOLA_LEVEL[level];
+  for (const l of tagged) l.level = root.level;
 }
 
 export function logLevelEnabled(level: Exclude<LogLevel, "none">): boolean {
@@ -36,7 +40,9 @@ export type Logger = ConsolaInstance;
 
 /** A logger whose lines carry `tag` (the layer: socket, kcp, smux, tunnel, client, server, ...). */
 export function logger(tag: string): Logger {
-  return root.withTag(tag);
+  const l = root.withTag(tag);
+  tagged.push(l);
+  return l;
 }
 
 /**
