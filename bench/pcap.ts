@@ -5,11 +5,13 @@
  *   bun bench/pcap.ts            (or: bun run bench pcap)
  *
  * Each run starts a receiver process (PcapPacketConn, server role, port 9999) in namespace b and a
- * sender process in namespace a, both on fresh CPUs state. The receiver first sits idle for 2 s
- * (its CPU use over that time is the idle figure), then counts datagrams until the sender is done
+ * sender process in namespace a, both on fresh CPUs state. The receiver first sits idle for 1 + 3 s
+ * (its CPU use, all threads, over the last 3 s is the idle figure), then counts datagrams until the sender is done
  * and nothing arrives for 500 ms. Two senders are compared:
  *   raw:  one prebuilt 1400-byte paqet frame through PcapHandle.send (the pcap_sendpacket floor)
  *   conn: PcapPacketConn.writeTo with a 1334-byte payload (frame build + checksums + send)
+ * When the raw sender is faster than 300 000 frames/s, a third run paces it at exactly that rate:
+ * the bar below is about receiving at that rate without loss, not about surviving a flood.
  * Loss = sent − received; the receiver also reports kernel drops (pcap_stats) and ring waits.
  * Bars checked (reported, not asserted): ≥ 300 000 frames/s of 1400 B received without loss, and
  * idle CPU of a capturing process < 1 %. All processes share this machine's CPUs, so the sender
@@ -24,8 +26,11 @@ import { createBed, netnsSkipReason, spawnIn } from "../test/helpers/netns.ts";
 const FRAME = 1400;
 const PAYLOAD = FRAME - 14 - 20 - 32;
 const PORT = 9999;
-const IDLE_MS = 2000;
+/** Idle CPU is measured over IDLE_MS, after SETTLE_MS for start-up work (JIT, GC) to finish. */
+const SETTLE_MS = 1000;
+const IDLE_MS = 3000;
 const QUIET_MS = 500;
+const BAR_RATE = 300_000;
 
 interface Side {
   ifname: string;
@@ -65,6 +70,7 @@ async function childRx(side: Side, expected: number): Promise<void> {
     received++;
   });
   await conn.ready;
+  await Bun.sleep(SETTLE_MS);
   const c0 = process.cpuUsage();
   await Bun.sleep(IDLE_MS);
   const c1 = process.cpuUsage(c0);
@@ -91,7 +97,16 @@ async function childRx(side: Side, expected: number): Promise<void> {
   process.exit(0);
 }
 
-async function childTx(side: Side, target: string, mode: "raw" | "conn", count: number): Promise<void> {
+/** Spins until frame `i` is due at `rate` frames/s (checked every 64 frames); no-op when rate is 0. */
+function pace(t0: number, i: number, rate: number): void {
+  if (rate <= 0 || (i & 63) !== 0) return;
+  const due = t0 + (i * 1000) / rate;
+  while (performance.now() < due) {
+    // busy-wait: Bun's timers tick at 1 ms, far coarser than one 64-frame burst
+  }
+}
+
+async function childTx(side: Side, target: string, mode: "raw" | "conn", count: number, rate: number): Promise<void> {
   const payload = new Uint8Array(PAYLOAD).fill(0x5a);
   const to = { ip: target, port: PORT };
   let seconds: number;
@@ -101,13 +116,19 @@ async function childTx(side: Side, target: string, mode: "raw" | "conn", count: 
       .slice();
     const h = PcapHandle.open({ device: side.ifname, snaplen: 128, bufferSize: 256 * 1024, direction: "in", filter: "less 1" });
     const t0 = performance.now();
-    for (let i = 0; i < count; i++) h.send(frame);
+    for (let i = 0; i < count; i++) {
+      pace(t0, i, rate);
+      h.send(frame);
+    }
     seconds = (performance.now() - t0) / 1000;
     h.close();
   } else {
     const conn = new PcapPacketConn({ interface: side.ifname, role: "client", port: 40000, ipv4: { ip: side.ip, routerMac: side.routerMac } });
     const t0 = performance.now();
-    for (let i = 0; i < count; i++) conn.writeTo(payload, to);
+    for (let i = 0; i < count; i++) {
+      pace(t0, i, rate);
+      conn.writeTo(payload, to);
+    }
     seconds = (performance.now() - t0) / 1000;
     await conn.close();
   }
@@ -140,7 +161,12 @@ async function readJson<T>(stream: ReadableStream<Uint8Array>, event: string, ti
   }
 }
 
-async function run(mode: "raw" | "conn", count: number, bed: ReturnType<typeof createBed>): Promise<{ rx: RxResult; tx: TxResult }> {
+async function run(
+  mode: "raw" | "conn",
+  count: number,
+  bed: ReturnType<typeof createBed>,
+  rate = 0,
+): Promise<{ rx: RxResult; tx: TxResult }> {
   const self = join(import.meta.dir, "pcap.ts");
   const a: Side = { ifname: bed.a.ifname, mac: bed.a.mac, ip: bed.a.ipv4, routerMac: bed.a.routerMac };
   const b: Side = { ifname: bed.b.ifname, mac: bed.b.mac, ip: bed.b.ipv4, routerMac: bed.b.routerMac };
@@ -149,7 +175,7 @@ async function run(mode: "raw" | "conn", count: number, bed: ReturnType<typeof c
   let tx: ReturnType<typeof spawnIn> | undefined;
   try {
     await readJson(rx.stdout, "ready", 30_000, rxBuf);
-    tx = spawnIn(bed.a.ns, [process.execPath, self, "--child", "tx", JSON.stringify({ side: a, target: b.ip, mode, count })]);
+    tx = spawnIn(bed.a.ns, [process.execPath, self, "--child", "tx", JSON.stringify({ side: a, target: b.ip, mode, count, rate })]);
     const txResult = await readJson<TxResult>(tx.stdout, "done", 120_000, { text: "" });
     const rxResult = await readJson<RxResult>(rx.stdout, "done", 130_000, rxBuf);
     return { rx: rxResult, tx: txResult };
@@ -174,24 +200,29 @@ export async function bench(): Promise<void> {
     const conn = await run("conn", count, bed);
     const rawTx = raw.tx.sent / raw.tx.seconds;
     const connTx = conn.tx.sent / conn.tx.seconds;
-    console.log(`frames of ${FRAME} B, ${fmt(count)} per run, veth between two namespaces`);
+    const paced = rawTx > BAR_RATE * 1.05 ? await run("raw", count, bed, BAR_RATE) : undefined;
+    console.log(`frames of ${FRAME} B, ${fmt(count)} per run, veth between two namespaces, receiver sockbuf 8 MiB (server default)`);
     console.log(`send  raw pcap_sendpacket      ${fmt(rawTx).padStart(10)} frames/s`);
     console.log(`send  PcapPacketConn.writeTo   ${fmt(connTx).padStart(10)} frames/s   ratio ${(connTx / rawTx).toFixed(2)}`);
-    for (const [name, r] of [
-      ["raw sender", raw],
-      ["conn sender", conn],
-    ] as const) {
+    const runs: [string, { rx: RxResult; tx: TxResult }][] = [
+      ["raw blast", raw],
+      ["conn blast", conn],
+    ];
+    if (paced) runs.push([`raw ${fmt(BAR_RATE)}/s`, paced]);
+    for (const [name, r] of runs) {
       const rate = r.rx.received / r.rx.seconds;
       const loss = r.tx.sent - r.rx.received;
       console.log(
-        `recv  PcapPacketConn (${name.padEnd(11)}) ${fmt(rate).padStart(10)} frames/s   loss ${loss} (${((loss / r.tx.sent) * 100).toFixed(3)} %), kernel drops ${r.rx.kernelDrops}, ring waits ${r.rx.ringWaits}`,
+        `recv  PcapPacketConn (${name.padEnd(14)}) ${fmt(rate).padStart(10)} frames/s   loss ${loss} (${((loss / r.tx.sent) * 100).toFixed(3)} %), kernel drops ${r.rx.kernelDrops}, ring waits ${r.rx.ringWaits}`,
       );
     }
-    const idle = Math.max(raw.rx.idleCpuPercent, conn.rx.idleCpuPercent);
-    const best = Math.max(raw.rx.received / raw.rx.seconds, conn.rx.received / conn.rx.seconds);
-    const lossless = raw.tx.sent === raw.rx.received && conn.tx.sent === conn.rx.received;
+    const idle = Math.max(...runs.map(([, r]) => r.rx.idleCpuPercent));
     console.log(`idle  CPU of a capturing process  ${idle.toFixed(2)} % (bar < 1 %: ${idle < 1 ? "met" : "NOT met"})`);
-    console.log(`bar   >= 300,000 frames/s received without loss: ${best >= 300_000 && lossless ? "met" : "NOT met"} (best ${fmt(best)}/s, ${lossless ? "no loss" : "loss seen"})`);
+    const lossless = runs.filter(([, r]) => r.tx.sent === r.rx.received).map(([, r]) => r.rx.received / r.rx.seconds);
+    const best = lossless.length > 0 ? Math.max(...lossless) : 0;
+    console.log(
+      `bar   >= ${fmt(BAR_RATE)} frames/s received without loss: ${best >= BAR_RATE ? "met" : "NOT met"} (best lossless run ${fmt(best)}/s${paced ? "" : `; sender too slow here for a ${fmt(BAR_RATE)}/s run`})`,
+    );
   } finally {
     bed.destroy();
   }
@@ -200,9 +231,9 @@ export async function bench(): Promise<void> {
 if (import.meta.main) {
   const [flag, role, json] = process.argv.slice(2);
   if (flag === "--child" && json) {
-    const p = JSON.parse(json) as { side: Side; count: number; target: string; mode: "raw" | "conn" };
+    const p = JSON.parse(json) as { side: Side; count: number; target: string; mode: "raw" | "conn"; rate: number };
     if (role === "rx") await childRx(p.side, p.count);
-    else await childTx(p.side, p.target, p.mode, p.count);
+    else await childTx(p.side, p.target, p.mode, p.count, p.rate);
   } else {
     await bench();
   }
