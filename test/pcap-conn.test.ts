@@ -1,0 +1,94 @@
+/**
+ * PcapPacketConn construction without a namespace bed: the checks that happen before libpcap is
+ * touched (each a SocketError with its code), and, as root, a conn on the loopback device.
+ */
+import { describe, expect, test } from "bun:test";
+import { libpcapVersion } from "../ffi/index.ts";
+import { SocketError } from "../src/socket/errors.ts";
+import { DEFAULT_SOCKBUF, PcapPacketConn, type PcapConnOptions } from "../src/socket/pcap.ts";
+
+function codeOf(options: PcapConnOptions): string | undefined {
+  try {
+    new PcapPacketConn(options).close();
+    return undefined;
+  } catch (err) {
+    expect(err).toBeInstanceOf(SocketError);
+    return (err as SocketError).code;
+  }
+}
+
+const lo = process.platform === "linux" ? "lo" : process.platform === "darwin" ? "lo0" : "";
+const v4 = { ip: "127.0.0.1", routerMac: "02:77:00:00:00:02" };
+
+describe("checked before libpcap is touched", () => {
+  test("no address family is SOCK_BAD_ADDRESS", () => {
+    expect(codeOf({ interface: lo, port: 0, role: "client" })).toBe("SOCK_BAD_ADDRESS");
+  });
+
+  test("an unknown interface is SOCK_NO_INTERFACE", () => {
+    expect(codeOf({ interface: "pqnosuch0", port: 0, role: "client", ipv4: v4 })).toBe("SOCK_NO_INTERFACE");
+  });
+
+  test("bad addresses, MACs and flags are SOCK_BAD_ADDRESS", () => {
+    const srcMac = "02:77:00:00:00:01";
+    expect(codeOf({ interface: lo, srcMac, port: 0, role: "client", ipv4: { ip: "not-an-ip", routerMac: v4.routerMac } })).toBe("SOCK_BAD_ADDRESS");
+    expect(codeOf({ interface: lo, srcMac, port: 0, role: "client", ipv4: { ip: "10.0.0.1", routerMac: "zz:zz" } })).toBe("SOCK_BAD_ADDRESS");
+    expect(codeOf({ interface: lo, srcMac, port: 0, role: "client", ipv4: v4, localFlags: ["PX"] })).toBe("SOCK_BAD_ADDRESS");
+    expect(codeOf({ interface: lo, srcMac, port: 70000, role: "client", ipv4: v4 })).toBe("SOCK_BAD_ADDRESS");
+  });
+
+  test("per-role receive buffer defaults follow paqet (4 MiB client, 8 MiB server)", () => {
+    expect(DEFAULT_SOCKBUF).toEqual({ client: 4 * 1024 * 1024, server: 8 * 1024 * 1024 });
+  });
+});
+
+function loopbackSkip(): string | undefined {
+  if (process.platform !== "linux") return "the loopback test is Linux-only";
+  if (process.getuid?.() !== 0) return "needs root";
+  try {
+    libpcapVersion();
+  } catch {
+    return "libpcap does not load";
+  }
+  return undefined;
+}
+const SKIP = loopbackSkip();
+
+describe.skipIf(SKIP !== undefined)(`on the loopback device${SKIP ? ` (skipped: ${SKIP})` : ""}`, () => {
+  test("port 0 draws a port in 32768..65535 per conn; close is idempotent and releases the handles", async () => {
+    const srcMac = "02:77:00:00:00:01";
+    const a = new PcapPacketConn({ interface: "lo", srcMac, port: 0, role: "client", ipv4: v4 });
+    const b = new PcapPacketConn({ interface: "lo", srcMac, port: 0, role: "client", ipv4: v4 });
+    try {
+      for (const c of [a, b]) {
+        expect(c.port).toBeGreaterThanOrEqual(32768);
+        expect(c.port).toBeLessThanOrEqual(65535);
+        expect(c.localAddr).toEqual({ ip: "127.0.0.1", port: c.port });
+      }
+      await a.ready;
+      a.writeTo(new Uint8Array([1, 2, 3]), { ip: "127.0.0.1", port: 9 });
+      expect(a.stats().sent).toBe(1);
+      expect(() => a.writeTo(new Uint8Array(1), { ip: "::1", port: 9 })).toThrow(SocketError);
+      expect(a.stats().sendErrors).toBe(1);
+    } finally {
+      const closing = a.close();
+      expect(a.close()).toBe(closing);
+      await closing;
+      await b.close();
+    }
+    expect(a.isClosed).toBe(true);
+    let err: unknown;
+    try {
+      a.writeTo(new Uint8Array(1), { ip: "127.0.0.1", port: 9 });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as SocketError).code).toBe("SOCK_CLOSED");
+  });
+
+  test("an explicit port is kept", async () => {
+    const c = new PcapPacketConn({ interface: "lo", srcMac: "02:77:00:00:00:01", port: 4242, role: "server", ipv4: v4 });
+    expect(c.port).toBe(4242);
+    await c.close();
+  });
+});
