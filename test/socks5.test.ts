@@ -169,6 +169,28 @@ describe("socks5: half-close and listen", () => {
   });
 });
 
+describe("socks5: timeouts", () => {
+  test("a CONNECT relay with no bytes for idleTimeoutMs is closed (off by default)", async () => {
+    const { server, tunnel } = start({ idleTimeoutMs: 200 });
+    const { c, reply } = await connectVia(server, ipv4Req(1, echo.port));
+    expect(reply[1]).toBe(0);
+    c.write([1]);
+    await c.read(1);
+    await c.waitClosed();
+    expect(tunnel.tcpStreams[0]!.closed).toBe(true);
+  });
+
+  test("greeting and auth sent in one write with the request (pipelined) are all answered", async () => {
+    const { server } = start({ username: "u", password: "p" });
+    const c = await TestConn.connect(server.port);
+    cleanups.push(() => c.close());
+    c.write([5, 1, 2, 1, 1, 0x75, 1, 0x70, ...ipv4Req(1, echo.port), 0x21]);
+    expect([...(await c.read(4))]).toEqual([5, 2, 1, 0]);
+    expect((await c.read(10))[1]).toBe(0);
+    expect([...(await c.read(1))]).toEqual([0x21]);
+  });
+});
+
 describe("socks5: replies on failure", () => {
   test("unreachable target: refused is 0x05 when the tunnel knows, and closes", async () => {
     const { server } = start();
@@ -289,7 +311,7 @@ describe("socks5: malformed clients are closed one by one", () => {
     const oversized = await TestConn.connect(server.port);
     oversized.write([5, 1, 0]);
     await oversized.read(2);
-    oversized.write(new Uint8Array(8192).fill(5)); // version ok, cmd 5, then endless address garbage
+    oversized.write(new Uint8Array(8192).fill(5)); // a flood of bytes: request with ATYP 5, then more
     cleanups.push(() => [garbage, truncated, oversized].forEach((c) => c.close()));
 
     await garbage.waitClosed();

@@ -48,8 +48,6 @@ export interface Socks5Options {
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 8_000;
 export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 60_000;
-/** Handshake bytes held at most: the largest greeting+auth+request is 1 + 1 + 255 + 513 + 262. */
-const HANDSHAKE_LIMIT = 4096;
 
 export interface Socks5Stats {
   accepted: number;
@@ -252,14 +250,18 @@ class Session {
     }
   }
 
-  /** Parses as many handshake messages as the buffer holds (clients may send them back to back). */
+  /**
+   * Parses as many handshake messages as the buffer holds (clients may send them back to back).
+   * Every message bounds itself (greeting <= 257, auth <= 513, request <= 262 bytes, an unknown
+   * ATYP fails at once), so an incomplete one never holds more than that.
+   */
   #advance(): void {
     for (;;) {
       const buf = this.#buf;
       switch (this.#state) {
         case SessionState.Greeting: {
           const g = parseGreeting(buf);
-          if (!g) return this.#checkLimit();
+          if (!g) return;
           this.#buf = buf.subarray(g.length);
           const want = this.server.credentials ? Method.UserPass : Method.NoAuth;
           if (!g.methods.includes(want)) {
@@ -272,7 +274,7 @@ class Session {
         }
         case SessionState.Auth: {
           const c = parseAuth(buf);
-          if (!c) return this.#checkLimit();
+          if (!c) return;
           this.#buf = buf.subarray(c.length);
           const want = this.server.credentials!;
           if (!sameBytes(c.username, want.username) || !sameBytes(c.password, want.password)) {
@@ -286,19 +288,13 @@ class Session {
         }
         case SessionState.Request: {
           const r = parseRequest(buf);
-          if (!r) return this.#checkLimit();
+          if (!r) return;
           this.#buf = EMPTY;
           return this.#request(r, buf.subarray(r.length));
         }
         default:
           return;
       }
-    }
-  }
-
-  #checkLimit(): void {
-    if (this.#buf.length > HANDSHAKE_LIMIT) {
-      throw new Socks5Error("SOCKS_HANDSHAKE_TOO_LONG", `more than ${HANDSHAKE_LIMIT} bytes without a complete message`);
     }
   }
 

@@ -203,7 +203,8 @@ const EMPTY = new Uint8Array(0);
  * Incremental reader of the one message at the start of a stream. Feed every chunk to `push`
  * until it returns a result; call `end` when the stream ends first. Checks run in the order of the
  * Go reader (magic, version, length before the body is read, then the body by type), but each one
- * fires as soon as its byte arrives, so a stream of garbage fails on its first byte.
+ * fires as soon as its byte arrives, so a stream of garbage fails on its first byte. After a
+ * throw the stream is unusable (the Go server closes it) and so is the decoder.
  */
 export class MessageDecoder {
   #state = DecoderState.Header;
