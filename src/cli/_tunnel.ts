@@ -6,6 +6,7 @@ import { lookup } from "node:dns/promises";
 import { PaqetClient, type ClientOptions } from "../client/index.ts";
 import type { PaqetConfig } from "../conf/index.ts";
 import { errorMessage } from "../lib/errors.ts";
+import { provide } from "../lib/metrics.ts";
 import { PcapPacketConn } from "../socket/pcap.ts";
 import type { PacketAddr } from "../socket/types.ts";
 import type { TunnelOptions } from "../tunnel/index.ts";
@@ -37,9 +38,17 @@ export async function clientFromConfig(
     server,
     openPacket: async () => {
       const conn = new PcapPacketConn(pcapOptions(config));
+      providePcap(conn);
       await conn.ready;
       return conn;
     },
     ...extra,
   });
+}
+
+/** libpcap's counters of `conn` for the status endpoint (a closed conn keeps its last values). */
+export function providePcap(conn: PcapPacketConn): void {
+  provide("pcapReceived", () => conn.stats().capture.frames);
+  provide("pcapDropped", () => conn.stats().capture.kernelDrops);
+  provide("pcapIfDropped", () => conn.stats().capture.ifDrops);
 }

@@ -21,7 +21,7 @@ import { Socks5Server } from "../socks5/server.ts";
 import { PcapPacketConn } from "../socket/pcap.ts";
 import { tunnelOptionsFromConfig, type TunnelOptions } from "../tunnel/index.ts";
 import { fatal, loadConfigOrExit, notice, pcapOptions } from "./_raw.ts";
-import { clientFromConfig } from "./_tunnel.ts";
+import { clientFromConfig, providePcap } from "./_tunnel.ts";
 
 const log = logger("run");
 
@@ -115,6 +115,7 @@ async function runServer(config: PaqetConfig, tunnel: TunnelOptions, stopped: Pr
   let raw: PcapPacketConn;
   try {
     raw = new PcapPacketConn(pcapOptions(config));
+    providePcap(raw);
     await raw.ready;
   } catch (err) {
     log.error(`could not start KCP listener: ${firstLine(err)}`);

@@ -17,7 +17,7 @@
 import type { Duplex } from "../lib/duplex.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { logger, RateLimitedLog } from "../lib/log.ts";
-import { recordPing } from "../lib/metrics.ts";
+import { provide, recordPing } from "../lib/metrics.ts";
 import type { PacketAddr, PacketConn } from "../socket/types.ts";
 import {
   closePacket,
@@ -150,6 +150,7 @@ export class PaqetClient implements TunnelClient {
   private started = false;
   private closing: Promise<void> | undefined;
   private readonly warnLog = new RateLimitedLog((m) => log.warn(m), 1, 60_000);
+  private readonly unprovide: (() => void)[] = [];
 
   constructor(private readonly options: ClientOptions) {
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings };
@@ -196,6 +197,10 @@ export class PaqetClient implements TunnelClient {
       this.shutdown.abort(new TunnelError("TUN_CLOSED", "client failed to start"));
       throw err;
     }
+    this.unprovide.push(
+      provide("sessions", () => this.readyCount),
+      provide("streams", () => this.slots.reduce((n, s) => n + (s.conn?.smux.numStreams ?? 0), 0)),
+    );
     for (const slot of this.slots) void this.connect(slot);
     await this.waitReady(this.timings.startWaitMs);
   }
@@ -205,6 +210,7 @@ export class PaqetClient implements TunnelClient {
     if (this.closing) return this.closing;
     this.shutdown.abort(new TunnelError("TUN_CLOSED", "client is shut down"));
     this.wakeWaiters();
+    for (const off of this.unprovide.splice(0)) off();
     if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.sweeper = undefined;
     for (const [key, entry] of [...this.udpPool]) {

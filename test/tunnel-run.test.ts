@@ -1,0 +1,86 @@
+/**
+ * `paqet run` and `paqet ping --tunnel` as subprocesses, on the failures that need no root: each
+ * ends with exit status 1 and one clear line on stderr.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const dir = mkdtempSync(join(tmpdir(), "paqet-run-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function paqet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([process.execPath, "src/main.ts", ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
+  const timer = setTimeout(() => proc.kill(), 20_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+function config(name: string, role: "client" | "server"): string {
+  const head =
+    role === "server"
+      ? `role: server\nlisten:\n  addr: ":47000"\n`
+      : `role: client\nserver:\n  addr: "10.77.0.2:47000"\nsocks5:\n  - listen: "127.0.0.1:1080"\n`;
+  const path = join(dir, name);
+  writeFileSync(
+    path,
+    `${head}log:\n  level: info\nnetwork:\n  interface: "pqnosuchif0"\n  ipv4:\n    addr: "10.77.0.1:${role === "server" ? 47000 : 0}"\n    router_mac: "02:00:00:00:00:01"\ntransport:\n  protocol: kcp\n  kcp:\n    key: "k"\n`,
+  );
+  return path;
+}
+
+/** Lines the Go-style standard logger wrote (`YYYY/MM/DD HH:MM:SS message`). */
+function stdLogLines(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /.test(l));
+}
+
+describe("paqet run", () => {
+  test("a missing config file is one fatal line and exit 1", async () => {
+    const r = await paqet("run", "-c", join(dir, "absent.yaml"));
+    expect(r.code).toBe(1);
+    const lines = stdLogLines(r.stderr);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toContain("failed to parse configuration:");
+  }, 30_000);
+
+  test("a server on an interface that does not exist: exit 1, one fatal line naming it", async () => {
+    const r = await paqet("run", "-c", config("server.yaml", "server"));
+    expect(r.code).toBe(1);
+    const lines = stdLogLines(r.stderr);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toContain("server encountered an error:");
+    expect(lines[0]).toContain("pqnosuchif0");
+  }, 30_000);
+
+  test("a client on an interface that does not exist: exit 1, one fatal line naming it", async () => {
+    const r = await paqet("run", "-c", config("client.yaml", "client"));
+    expect(r.code).toBe(1);
+    const lines = stdLogLines(r.stderr);
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toContain("client encountered an error:");
+    expect(lines[0]).toContain("pqnosuchif0");
+  }, 30_000);
+});
+
+describe("paqet ping --tunnel", () => {
+  test("needs a client config", async () => {
+    const r = await paqet("ping", "--tunnel", "-c", config("server2.yaml", "server"));
+    expect(r.code).toBe(1);
+    expect(stdLogLines(r.stderr)[0]).toContain("ping command requires client configuration");
+  }, 30_000);
+
+  test("a bad --count is refused", async () => {
+    const r = await paqet("ping", "--tunnel", "--count", "0", "-c", config("client2.yaml", "client"));
+    expect(r.code).toBe(1);
+    expect(stdLogLines(r.stderr)[0]).toContain("--count");
+  }, 30_000);
+
+  test("an interface that does not exist fails before any ping", async () => {
+    const r = await paqet("ping", "--tunnel", "-c", config("client3.yaml", "client"));
+    expect(r.code).toBe(1);
+    expect(stdLogLines(r.stderr)[0]).toContain("failed to create raw socket:");
+    expect(r.stdout).not.toContain("PONG");
+  }, 30_000);
+});
