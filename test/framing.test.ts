@@ -21,8 +21,9 @@ import {
   type ParsedFrame,
 } from "../src/socket/framing.ts";
 import { addrKey, type PacketAddr } from "../src/socket/types.ts";
+import { VECTORS_DIR } from "./helpers/shared.ts";
 
-const VEC = "/work/shared/vectors";
+const VEC = VECTORS_DIR;
 const CLIENT_MAC = "02:77:00:00:00:01";
 const SERVER_MAC = "02:77:00:00:00:02";
 const CLIENT_IP = "10.77.0.1";

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { BLOCKS, createPacketCrypt, type Entropy } from "../src/kcp/crypt/index.ts";
+import { VECTORS_DIR } from "./helpers/shared.ts";
 
-const VECTORS = "/work/shared/vectors";
+const VECTORS = VECTORS_DIR;
 
 interface CryptCase {
   case: string;

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { createFec } from "../src/kcp/fec.ts";
 import { ReedSolomon } from "../src/kcp/reedsolomon.ts";
+import { VECTORS_DIR } from "./helpers/shared.ts";
 
 interface Datagram {
   seq: number;
@@ -9,7 +10,7 @@ interface Datagram {
   t_ms: number;
   decoded: { inner_hex: string; fec: { seqid: number; type: string } };
 }
-const capture = JSON.parse(readFileSync("/work/shared/vectors/kcp_stream_aes_fec.json", "utf8")) as {
+const capture = JSON.parse(readFileSync(`${VECTORS_DIR}/kcp_stream_aes_fec.json`, "utf8")) as {
   fec: { data_shards: number; parity_shards: number };
   datagrams: Datagram[];
 };

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { cipherKey, cipherKeyLength, deriveKey, xorTable } from "../src/kcp/kdf.ts";
+import { VECTORS_DIR } from "./helpers/shared.ts";
 
 interface Pbkdf2File {
   vectors: {
@@ -12,7 +13,7 @@ interface Pbkdf2File {
   xor_table: { passphrase: string; table_hex: string };
 }
 
-const file = JSON.parse(readFileSync("/work/shared/vectors/pbkdf2.json", "utf8")) as Pbkdf2File;
+const file = JSON.parse(readFileSync(`${VECTORS_DIR}/pbkdf2.json`, "utf8")) as Pbkdf2File;
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 describe("pbkdf2.json", () => {

@@ -1,6 +1,6 @@
 /**
  * The KCP segment codec and ARQ core against captures made by real kcp-go sessions
- * (/work/shared/vectors, see its README).
+ * (../shared/vectors beside the repository, see its README).
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -12,8 +12,9 @@ import { modeParams, paqetKcpOptions, type KcpMode } from "../src/kcp/options.ts
 import { decodeSegments, encodeSegment, KCP_OVERHEAD } from "../src/kcp/segment.ts";
 import { dial } from "../src/kcp/session.ts";
 import { MemoryNetwork } from "../src/socket/memory.ts";
+import { VECTORS_DIR } from "./helpers/shared.ts";
 
-const VECTORS = "/work/shared/vectors";
+const VECTORS = VECTORS_DIR;
 
 interface VSeg {
   conv: number;

@@ -17,9 +17,10 @@ import {
   tryParseIp,
 } from "../src/packet/index.ts";
 import { newFrameStats, parseFrame } from "../src/socket/framing.ts";
+import { VECTORS_DIR } from "./helpers/shared.ts";
 
 const frames = ["go-aes", "go-gcm-udp", "go-null"].flatMap((n) =>
-  readPcapFile(new Uint8Array(readFileSync(`/work/shared/vectors/${n}.pcap`))).records.map((r) => r.data),
+  readPcapFile(new Uint8Array(readFileSync(`${VECTORS_DIR}/${n}.pcap`))).records.map((r) => r.data),
 );
 
 function rng(seed: number) {

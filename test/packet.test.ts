@@ -40,8 +40,9 @@ import {
   type TcpHeader,
   type TcpOption,
 } from "../src/packet/index.ts";
+import { VECTORS_DIR } from "./helpers/shared.ts";
 
-const VEC = "/work/shared/vectors";
+const VEC = VECTORS_DIR;
 const files = ["go-aes", "go-gcm-udp", "go-null"].map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(`${VEC}/${n}.pcap`)) }));
 const frames = files.flatMap((f) => readPcapFile(f.bytes).records.map((r) => r.data));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");

@@ -17,8 +17,9 @@ import {
   type SmuxConfig,
   type Stream,
 } from "../src/smux/index.ts";
+import { VECTORS_DIR } from "./helpers/shared.ts";
 
-const VECTORS = "/work/shared/vectors";
+const VECTORS = VECTORS_DIR;
 
 interface VFrame {
   seq: number;
