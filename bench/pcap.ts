@@ -5,9 +5,9 @@
  *   bun bench/pcap.ts            (or: bun run bench pcap)
  *
  * Each run starts a receiver process (PcapPacketConn, server role, port 9999) in namespace b and a
- * sender process in namespace a, both on fresh CPUs state. The receiver first sits idle for 1 + 3 s
- * (its CPU use, all threads, over the last 3 s is the idle figure), then counts datagrams until the sender is done
- * and nothing arrives for 500 ms. Two senders are compared:
+ * sender process in namespace a (fresh processes per run). The receiver first sits idle for
+ * 1 + 3 s (its CPU use, all threads, over the last 3 s is the idle figure), then counts datagrams
+ * until the sender is done and nothing arrives for 500 ms. Two senders are compared:
  *   raw:  one prebuilt 1400-byte paqet frame through PcapHandle.send (the pcap_sendpacket floor)
  *   conn: PcapPacketConn.writeTo with a 1334-byte payload (frame build + checksums + send)
  * When the raw sender is faster than 300 000 frames/s, a third run paces it at exactly that rate:
