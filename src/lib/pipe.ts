@@ -49,6 +49,9 @@ export class Pipe {
     if (holdA) a.pause();
     else a.resume();
     b.resume();
+    // A side that closed before this pipe existed (say, while held) will not report it again.
+    // Deferred so `onEnd` never runs inside the constructor, before the caller holds the pipe.
+    if (a.closed || b.closed) queueMicrotask(() => this.#end(a.closed ? "a" : "b"));
   }
 
   get done(): boolean {
@@ -76,6 +79,7 @@ export class Pipe {
  * Holds a connection while its other side is being opened: keeps what it sends (up to `limit`
  * bytes, then stops reading) and aborts `signal` if it closes meanwhile, so the opener can give up.
  * `release()` returns the held bytes; the caller then installs its own handlers (e.g. a Pipe).
+ * The close is reported once, to the holder: check `signal.aborted` before relaying.
  */
 export function holdDuplex(conn: Duplex, initial?: Uint8Array, limit = 64 * 1024): { signal: AbortSignal; release(): Uint8Array } {
   const abort = new AbortController();
