@@ -13,6 +13,7 @@ import { parseConfig } from "../src/conf/index.ts";
 import {
   type InterfaceInfo,
   listInterfaces,
+  macFromEui64,
   normaliseMac,
   parseProcArp,
   parseProcIpv6Route,
@@ -58,6 +59,12 @@ describe("netinfo parsers", () => {
 
   test("/proc/net/arp: complete entries only, lowercase", () => {
     expect([...parseProcArp(PROC_ARP)]).toEqual([["192.0.2.1", "02:fc:00:00:00:05"]]);
+  });
+
+  test("a link-local EUI-64 next hop carries its MAC", () => {
+    const text = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe80000000000000020c29fffe3a4b5c 00000400 00000001 00000000 00000003     eth0\n";
+    expect(parseProcIpv6Route(text)).toEqual([{ interface: "eth0", gateway: "fe80::20c:29ff:fe3a:4b5c", eui64Mac: "00:0c:29:3a:4b:5c" }]);
+    expect(macFromEui64("fd000000000000000000000000000001")).toBeUndefined();
   });
 
   test("macOS arp MACs get their leading zeros back", () => {

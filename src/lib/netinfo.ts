@@ -3,7 +3,8 @@
  * Linux: /sys/class/net (MAC, state, flags), /proc/net/route and /proc/net/ipv6_route (default
  * gateways), /proc/net/arp (the IPv4 gateway's MAC), and `os.networkInterfaces()` (addresses).
  * On macOS the default route and the gateway's MAC come from `route -n get default` and `arp -n`.
- * IPv6 neighbours have no /proc file; their MAC is looked up with `ip -6 neigh` when `ip` exists.
+ * IPv6 neighbours have no /proc file: the gateway's MAC comes from `ip -6 neigh` when `ip` exists,
+ * else from its EUI-64 link-local address when it has one, else it stays unknown.
  *
  * Every function here reports "unknown" (undefined / empty) instead of throwing when a source is
  * missing: it serves `paqet iface` and error messages, never the packet path.
@@ -159,16 +160,32 @@ export function parseProcRoute(text: string): { interface: string; gateway: stri
   return out;
 }
 
-/** Parses /proc/net/ipv6_route text: default routes (::/0) with a next hop. */
-export function parseProcIpv6Route(text: string): { interface: string; gateway: string }[] {
-  const out: { interface: string; gateway: string }[] = [];
+/**
+ * The MAC embedded in a modified EUI-64 interface identifier (`xx:xx:xx:ff:fe:xx:xx:xx` in the low
+ * 64 bits, universal/local bit flipped), as routers' link-local addresses often are; undefined when
+ * the address is not of that form. `hex` is the 32-digit address as /proc prints it.
+ */
+export function macFromEui64(hex: string): string | undefined {
+  if (!/^[0-9a-f]{32}$/i.test(hex) || hex.slice(22, 26).toLowerCase() !== "fffe") return undefined;
+  const b = [16, 18, 20, 26, 28, 30].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
+  b[0] = b[0]! ^ 0x02;
+  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * Parses /proc/net/ipv6_route text: default routes (::/0) with a next hop. `eui64Mac` is the MAC
+ * read from the next hop's EUI-64 identifier, when it has one.
+ */
+export function parseProcIpv6Route(text: string): { interface: string; gateway: string; eui64Mac?: string }[] {
+  const out: { interface: string; gateway: string; eui64Mac?: string }[] = [];
   for (const line of text.split("\n")) {
     const f = line.trim().split(/\s+/);
     if (f.length < 10) continue;
     const [dest, destLen, , , nextHop] = f;
     const iface = f[9]!;
     if (/^0{32}$/.test(dest!) && destLen === "00" && !/^0{32}$/.test(nextHop!) && iface !== "lo") {
-      out.push({ interface: iface, gateway: hexToIpv6(nextHop!) });
+      const eui64Mac = macFromEui64(nextHop!);
+      out.push({ interface: iface, gateway: hexToIpv6(nextHop!), ...(eui64Mac ? { eui64Mac } : {}) });
     }
   }
   return out;
@@ -209,7 +226,8 @@ export function defaultGateways(): DefaultGateway[] {
       out.push({ family: 4, interface: r.interface, gateway: r.gateway, mac: arp.get(r.gateway) });
     }
     for (const r of parseProcIpv6Route(readText("/proc/net/ipv6_route") ?? "")) {
-      out.push({ family: 6, interface: r.interface, gateway: r.gateway, mac: ipv6NeighbourMac(r.gateway, r.interface) });
+      const mac = ipv6NeighbourMac(r.gateway, r.interface) ?? r.eui64Mac;
+      out.push({ family: 6, interface: r.interface, gateway: r.gateway, mac });
     }
     return out;
   }
