@@ -20,7 +20,7 @@ import { TunnelConn, tunnelOptionsFromConfig, type TunnelOptions } from "../src/
 
 const SERVER_ADDR: PacketAddr = { ip: "10.77.0.2", port: 47000 };
 
-function options(role: "client" | "server", kcp: Record<string, string | number>, extra = ""): TunnelOptions {
+function options(role: "client" | "server", kcp: Record<string, string | number | boolean>, extra = ""): TunnelOptions {
   const { conn = 1, ...rest } = kcp;
   const kcpLines = Object.entries({ mode: "fast", block: "aes", key: "tunnel-test-key", ...rest })
     .map(([k, v]) => `    ${k}: ${typeof v === "string" ? JSON.stringify(v) : v}`)
@@ -62,14 +62,16 @@ async function bed(opts: {
   block?: string;
   conn?: number;
   clientKey?: string;
-  serverKcp?: Record<string, string | number>;
-  clientKcp?: Record<string, string | number>;
+  serverKcp?: Record<string, string | number | boolean>;
+  clientKcp?: Record<string, string | number | boolean>;
   lossy?: { loss: number; seed: number };
   timings?: ClientOptions["timings"];
+  wrapServer?: (conn: PacketConn) => PacketConn;
 }): Promise<Bed> {
   const block = opts.block ?? "aes";
   const net = new MemoryNetwork();
-  const serverConn = net.bind(SERVER_ADDR);
+  const bound = net.bind(SERVER_ADDR);
+  const serverConn = opts.wrapServer ? opts.wrapServer(bound) : bound;
   const serverTunnel = options("server", { block, ...opts.serverKcp });
   const server = new TunnelServer(serverConn, { tunnel: serverTunnel, ownsPacket: true });
   server.start();
@@ -379,4 +381,153 @@ describe("reconnect and shutdown", () => {
     expect(await until(() => defaultScheduler.size === 0, 2000)).toBe(true);
     await expect(b.client.openTcp("127.0.0.1:9")).rejects.toMatchObject({ code: "TUN_CLOSED" });
   }, 20_000);
+});
+
+/** A PacketConn with the PcapPacketConn flag API, recording what the server tells it. */
+class FlagRecordingConn implements PacketConn {
+  readonly calls: string[] = [];
+  constructor(private readonly inner: PacketConn) {}
+  get localAddr(): PacketAddr {
+    return this.inner.localAddr;
+  }
+  get isClosed(): boolean {
+    return this.inner.isClosed;
+  }
+  onPacket(handler: Parameters<PacketConn["onPacket"]>[0]): void {
+    this.inner.onPacket(handler);
+  }
+  writeTo(data: Uint8Array, to: PacketAddr): void {
+    this.inner.writeTo(data, to);
+  }
+  close(): void {
+    this.inner.close();
+  }
+  setPeerFlags(addr: PacketAddr, flags: readonly (string | number)[]): void {
+    this.calls.push(`set ${addr.ip}:${addr.port} ${flags.join(",")}`);
+  }
+  clearPeerFlags(addr: PacketAddr): void {
+    this.calls.push(`clear ${addr.ip}:${addr.port}`);
+  }
+}
+
+describe("more of the composition", () => {
+  test("TCPF reaches the raw socket's per-peer flag API, and is cleared when the session ends", async () => {
+    let rec: FlagRecordingConn | undefined;
+    const fast = { smuxkalive: 1, smuxktimeout: 2 };
+    const b = await bed({ wrapServer: (c) => (rec = new FlagRecordingConn(c)), serverKcp: fast, clientKcp: fast });
+    expect(await until(() => rec!.calls.length === 1)).toBe(true);
+    expect(rec!.calls[0]).toBe("set 10.77.0.1:41001 24");
+    await b.client.close();
+    expect(await until(() => rec!.calls.length === 2, 10_000)).toBe(true);
+    expect(rec!.calls[1]).toBe("clear 10.77.0.1:41001");
+  }, 20_000);
+
+  test("guard cookies on both sides carry traffic; a client without the guard gets nowhere", async () => {
+    const echo = await tcpEcho();
+    const b = await bed({ serverKcp: { guard: true }, clientKcp: { guard: true } });
+    const data = new Uint8Array(randomBytes(256 * 1024));
+    expect((await echoThrough(await b.client.openTcp(`127.0.0.1:${echo.port}`), data)).hash).toBe(sha256(data));
+
+    const raw = b.net.bind({ ip: "10.77.0.6", port: 50003 });
+    const conn = TunnelConn.dial(raw, SERVER_ADDR, options("client", {}), true);
+    cleanups.push(() => conn.close());
+    conn.openStream().write(new Uint8Array([0x50, 0x01, 0x01, 0x00, 0x00]));
+    await Bun.sleep(200);
+    expect(b.server.sessionCount).toBe(1);
+  }, 20_000);
+
+  test("FEC (dshard 10, pshard 3) over 10 % loss keeps data intact", async () => {
+    const echo = await tcpEcho();
+    const fec = { dshard: 10, pshard: 3, mode: "fast2" };
+    const b = await bed({ serverKcp: fec, clientKcp: fec, lossy: { loss: 0.1, seed: 3 } });
+    const data = new Uint8Array(randomBytes(512 * 1024));
+    expect((await echoThrough(await b.client.openTcp(`127.0.0.1:${echo.port}`), data)).hash).toBe(sha256(data));
+  }, 60_000);
+
+  test("a header split over frames, and payload in the header's frame, both work", async () => {
+    const echo = await tcpEcho();
+    const b = await bed({});
+    const raw = b.net.bind({ ip: "10.77.0.5", port: 50004 });
+    const conn = TunnelConn.dial(raw, SERVER_ADDR, options("client", {}), true);
+    cleanups.push(() => conn.close());
+    const host = new TextEncoder().encode("127.0.0.1");
+    const header = new Uint8Array([0x50, 0x01, 0x04, 0x00, 3 + host.length, host.length, ...host, echo.port >> 8, echo.port & 0xff]);
+
+    const split = conn.openStream();
+    for (const byte of header) split.write(new Uint8Array([byte]));
+    const a = new Uint8Array(randomBytes(10_000));
+    expect((await echoThrough(split, a)).hash).toBe(sha256(a));
+
+    const merged = conn.openStream();
+    const first = new Uint8Array(randomBytes(300));
+    const got: Uint8Array[] = [];
+    const done = new Promise<void>((r) =>
+      merged.setHandlers({
+        data(c) {
+          got.push(c);
+          if (got.reduce((n, x) => n + x.length, 0) === first.length) r();
+        },
+        drain() {},
+        close() {},
+      }),
+    );
+    const joined = new Uint8Array(header.length + first.length);
+    joined.set(header);
+    joined.set(first, header.length);
+    merged.write(joined);
+    await done;
+    expect(sha256(Buffer.concat(got))).toBe(sha256(first));
+    merged.close();
+  }, 20_000);
+
+  test("a stream request honours its abort signal while no connection is ready", async () => {
+    const b = await bed({ clientKey: "wrong", timings: { startWaitMs: 100, waitMs: 10_000, verifyTimeoutMs: 300 } });
+    const ac = new AbortController();
+    const pending = b.client.openTcp("127.0.0.1:9", ac.signal);
+    setTimeout(() => ac.abort(), 50);
+    await expect(pending).rejects.toMatchObject({ code: "TUN_ABORTED" });
+    const closing = b.client.openTcp("127.0.0.1:9");
+    void b.client.close();
+    await expect(closing).rejects.toMatchObject({ code: "TUN_CLOSED" });
+  }, 20_000);
+
+  test("graceful server shutdown: live relays keep working until they end, then close resolves", async () => {
+    const echo = await tcpEcho();
+    const b = await bed({});
+    const stream = await b.client.openTcp(`127.0.0.1:${echo.port}`);
+    const first = new Uint8Array(randomBytes(1000));
+    const got: Uint8Array[] = [];
+    let want = first.length;
+    let arrived: () => void = () => {};
+    stream.setHandlers({
+      data(c) {
+        got.push(c);
+        if (got.reduce((n, x) => n + x.length, 0) >= want) arrived();
+      },
+      drain() {},
+      close() {},
+    });
+    const echoed = (): Promise<void> => new Promise((r) => (arrived = r));
+    let wait = echoed();
+    stream.write(first);
+    await wait;
+    expect(b.server.activeWork).toBe(1);
+
+    let closed = false;
+    const closing = b.server.close(15_000).then(() => (closed = true));
+    // New streams are refused while draining; the live relay still echoes.
+    const refused = await b.client.openTcp(`127.0.0.1:${echo.port}`);
+    const refusedEnd = new Promise<boolean>((r) => refused.setHandlers({ data() {}, drain() {}, close: () => r(true) }));
+    expect(await refusedEnd).toBe(true);
+    const second = new Uint8Array(randomBytes(1000));
+    want += second.length;
+    wait = echoed();
+    stream.write(second);
+    await wait;
+    expect(closed).toBe(false);
+    stream.close();
+    await closing;
+    expect(b.server.activeWork).toBe(0);
+    expect(b.serverConn.isClosed).toBe(true);
+  }, 30_000);
 });
