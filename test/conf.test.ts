@@ -310,7 +310,7 @@ describe("YAML-level errors", () => {
     const err = errorOf(() => parseConfig("", "empty.yaml"));
     const paths = err.problems.map((p) => p.path);
     expect(paths).toContain("role");
-    expect(paths).toContain("network.interface");
+    expect(paths).toContain("network.ipv4");
     expect(paths).toContain("transport.kcp");
   });
 

@@ -3,3 +3,4 @@ export { DEFAULTS, MODE_PRESETS, ROLE_DEFAULTS, loadConfig, parseConfig, type Pa
 export { MASK, formatEffectiveConfig, maskSecrets } from "./mask.ts";
 export type * from "./types.ts";
 export { KCP_BLOCKS, KCP_MODES, LOG_LEVELS } from "./types.ts";
+export { pendingDiscovery, type PendingField } from "./discovery.ts";

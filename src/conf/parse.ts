@@ -258,11 +258,9 @@ function readForward(s: Section): ForwardConfig | undefined {
 function readNetwork(s: Section, role: Role, platform: NodeJS.Platform): NetworkConfig | undefined {
   const f = s.f;
   let ok = true;
+  // Empty means "discover": run takes the interface of the route to the peer (src/cli/_network.ts).
   const iface = s.str("interface") ?? "";
-  if (iface === "") {
-    f.error(s.child("interface"), s.at("interface"), "network interface is required");
-    ok = false;
-  } else if (Buffer.byteLength(iface) > 15) {
+  if (Buffer.byteLength(iface) > 15) {
     f.error(s.child("interface"), s.at("interface"), `network interface name too long (max 15 characters): '${iface}'`);
     ok = false;
   }
@@ -326,6 +324,9 @@ function readFamily(s: Section, which: 4 | 6): { written: boolean; value?: Addre
   let ip: string | undefined;
   if (!hp.ok) {
     f.error(s.child("addr"), s.at("addr"), `invalid address '${text}': ${hp.error}`);
+  } else if (hp.host === "") {
+    // `:port` (Go accepts it, with no usable source IP): the IP is discovered at startup.
+    ip = "";
   } else if (ipFamily(hp.host) === 0) {
     f.error(s.child("addr"), s.at("addr"), `invalid address '${text}': the host must be this machine's IPv${which} address, not a name`);
   } else {
@@ -337,7 +338,8 @@ function readFamily(s: Section, which: 4 | 6): { written: boolean; value?: Addre
   const macText = s.str("router_mac") ?? "";
   let mac: string | undefined;
   if (macText === "") {
-    f.error(s.child("router_mac"), s.at("router_mac"), "router MAC address is required");
+    // Discovered at startup from the neighbour table (the next hop towards the peer).
+    mac = "";
   } else {
     const m = parseMac(macText);
     if (!m.ok) f.error(s.child("router_mac"), s.at("router_mac"), `invalid Router MAC address '${macText}': ${m.error}`);

@@ -78,15 +78,21 @@ export interface ForwardConfig {
 export interface AddressFamilyConfig {
   /** As written, e.g. `192.0.2.10:0` or `[2001:db8::10]:0`. */
   readonly addr: string;
-  /** The IP literal, without brackets. */
+  /** The IP literal, without brackets; "" when written as `:port` (discovered at startup). */
   readonly ip: string;
   /** 0 = a random local port per raw socket. */
   readonly port: number;
-  /** Normalized to lowercase `aa:bb:cc:dd:ee:ff`. */
+  /** Normalized to lowercase `aa:bb:cc:dd:ee:ff`; "" when omitted (discovered at startup). */
   readonly router_mac: string;
 }
 
+/**
+ * "" in `interface`, `ipv4/ipv6.ip` or `router_mac` means "not written: discover it" (zero-config
+ * networking); `pendingDiscovery` lists them and src/cli/_network.ts fills them before a raw socket
+ * is opened. Go paqet requires all three, so every config it accepts has none of them empty.
+ */
 export interface NetworkConfig {
+  /** The pcap device; "" = the interface of the route towards the peer. */
   readonly interface: string;
   /** Windows only: `\Device\NPF_{GUID}`. */
   readonly guid: string;
