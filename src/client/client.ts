@@ -7,8 +7,8 @@
  * local port survives and the server's listener replaces the old session. A connection is "ready"
  * once a PING on it came back PONG; then the TCPF message goes out once. Broken slots reconnect
  * in the background with jittered exponential backoff; a ready slot is checked with a PING every
- * 30 s. A stream request waits up to 3 s for a ready connection, then fails with
- * `no tunnel connections available`.
+ * 30 s, and at once when no smux frame arrived for two keepalive intervals. A stream request
+ * waits up to 3 s for a ready connection, then fails with `no tunnel connections available`.
  *
  * Deviations from alpha.21 (recorded as the spec asks): no TCPF resend and no zero-byte probe
  * stream per stream request (§4.3); dead connections are found by smux keepalive, PING health
@@ -116,6 +116,10 @@ class Slot {
   conn: TunnelConn | undefined;
   backoffMs: number;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** smux frames received at the last health tick, when that count last moved, and the last PING check (performance.now ms). */
+  framesSeen = 0;
+  framesAt = 0;
+  checkedAt = 0;
   constructor(
     readonly index: number,
     initialBackoff: number,
@@ -270,6 +274,8 @@ export class PaqetClient implements TunnelClient {
     }
     slot.state = SlotState.Ready;
     slot.backoffMs = this.timings.backoffInitialMs;
+    slot.framesSeen = conn.smux.stats().framesIn;
+    slot.framesAt = slot.checkedAt = performance.now();
     this.stats.connects++;
     log.debug(`connection ${slot.index + 1} ready (local port ${slot.raw?.localAddr.port}, conv ${conn.kcp.conv})`);
     conn.onClose((err) => {
@@ -308,13 +314,34 @@ export class PaqetClient implements TunnelClient {
     }, delay);
   }
 
+  /**
+   * Watches a ready connection. Every smux keepalive interval it looks whether any smux frame
+   * arrived (a live server sends a NOP per interval); after two silent intervals, or every
+   * `healthyIntervalMs` regardless, a PING must come back or the connection counts as lost. A
+   * restarted server is noticed this way in a few seconds, before smux's keepalive timeout.
+   */
   private armHealth(slot: Slot): void {
     if (slot.timer !== undefined) clearTimeout(slot.timer);
+    const smux = this.options.tunnel.smux;
+    const period = smux.keepAliveDisabled ? this.timings.healthyIntervalMs : Math.min(smux.keepAliveInterval, this.timings.healthyIntervalMs);
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       const conn = slot.conn;
       if (slot.state !== SlotState.Ready || !conn) return;
-      pingConn(conn, this.timings.verifyTimeoutMs, this.shutdown.signal).then(
+      const now = performance.now();
+      const frames = conn.smux.stats().framesIn;
+      if (frames !== slot.framesSeen) {
+        slot.framesSeen = frames;
+        slot.framesAt = now;
+      }
+      const silent = !smux.keepAliveDisabled && now - slot.framesAt >= 2 * smux.keepAliveInterval;
+      if (!silent && now - slot.checkedAt < this.timings.healthyIntervalMs) {
+        this.armHealth(slot);
+        return;
+      }
+      slot.checkedAt = now;
+      const timeout = silent ? Math.min(this.timings.verifyTimeoutMs, Math.max(1000, smux.keepAliveInterval)) : this.timings.verifyTimeoutMs;
+      pingConn(conn, timeout, this.shutdown.signal).then(
         () => {
           if (slot.conn === conn && slot.state === SlotState.Ready) this.armHealth(slot);
         },
@@ -322,7 +349,7 @@ export class PaqetClient implements TunnelClient {
           if (slot.conn === conn && !this.closed) this.lost(slot, `health check: ${errorMessage(err)}`);
         },
       );
-    }, this.timings.healthyIntervalMs);
+    }, period);
   }
 
   private wakeWaiters(): void {
