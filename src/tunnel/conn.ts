@@ -15,8 +15,8 @@ import type { PacketAddr, PacketConn } from "../socket/types.ts";
 import { TunnelError } from "./errors.ts";
 import type { TunnelOptions } from "./options.ts";
 
-/** What the tunnel needs from a conn to close it, whichever PacketConn flavour it is. */
-function closePacket(conn: PacketConn): void {
+/** Closes any PacketConn flavour; a pcap conn's release promise is not awaited. */
+export function closePacket(conn: PacketConn): void {
   if (conn.isClosed) return;
   // PcapPacketConn.close returns a promise (handles released later); nothing here waits for it.
   const r = conn.close() as unknown;
@@ -112,5 +112,3 @@ export class TunnelConn {
     return true;
   }
 }
-
-export { closePacket };
