@@ -20,5 +20,6 @@ export const main = defineCommand({
     iface: () => import("./iface.ts").then((m) => m.default),
     status: () => import("./status.ts").then((m) => m.default),
     demo: () => import("./demo.ts").then((m) => m.default),
+    firewall: () => import("./firewall.ts").then((m) => m.default),
   },
 });
