@@ -321,3 +321,21 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * For `paqet check`: one line per field the config leaves to discovery, then what discovery finds
+ * on this host right now (read-only: the neighbour table is not nudged), or why it fails here.
+ */
+export async function describeDiscovery(config: PaqetConfig): Promise<string[]> {
+  const pending = pendingDiscovery(config.network);
+  if (pending.length === 0) return [];
+  const lines = pending.map((p) => `${p.path}: run discovers ${p.what}`);
+  const readOnly: HostNetwork = { ...systemHost(), nudge: async () => {} };
+  try {
+    const r = await resolveNetwork(config, { host: readOnly, log: () => {}, neighbourPolls: 0 });
+    lines.push(`on this host: ${r.discovered.map((d) => `${d.path.replace(/^network\./, "")}=${d.value}`).join(", ")}`);
+  } catch (err) {
+    lines.push(`on this host discovery fails now: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return lines;
+}

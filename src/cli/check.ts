@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { defineCommand } from "citty";
 import { ConfigError, formatEffectiveConfig, formatProblem, loadConfig, type ConfigProblem } from "../conf/index.ts";
+import { describeDiscovery } from "./_network.ts";
 
 function printWarnings(file: string, warnings: readonly ConfigProblem[]): void {
   for (const w of warnings) {
@@ -30,12 +31,13 @@ export default defineCommand({
       description: "path of the YAML configuration file",
     },
   },
-  run({ args }) {
+  async run({ args }) {
     const file = String(args.config);
     try {
       const { config, warnings } = loadConfig(file);
       printWarnings(file, warnings);
-      if (process.platform !== "win32" && !interfaceExists(config.network.interface)) {
+      for (const line of await describeDiscovery(config)) process.stderr.write(`${file}: note: ${line}\n`);
+      if (process.platform !== "win32" && config.network.interface !== "" && !interfaceExists(config.network.interface)) {
         process.stderr.write(`${file}: warning: network.interface: no interface named '${config.network.interface}' on this host; run would fail here\n`);
       }
       process.stdout.write(`ok\n${formatEffectiveConfig(config)}`);

@@ -20,7 +20,7 @@ export function pendingDiscovery(network: NetworkConfig): PendingField[] {
     ["ipv6", network.ipv6],
   ] as const) {
     if (!fam) continue;
-    if (fam.ip === "") out.push({ path: `network.${key}.addr`, what: `the interface's ${key === "ipv4" ? "IPv4" : "IPv6"} address (the port ${fam.port} stays as written)` });
+    if (fam.ip === "") out.push({ path: `network.${key}.addr`, what: `its IP: the interface's ${key === "ipv4" ? "IPv4" : "IPv6"} address (port ${fam.port} as written)` });
     if (fam.router_mac === "") out.push({ path: `network.${key}.router_mac`, what: "the next hop's MAC from the neighbour table" });
   }
   return out;
