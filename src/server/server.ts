@@ -13,7 +13,7 @@ import { errorMessage } from "../lib/errors.ts";
 import { limitRefused } from "../lib/limits-log.ts";
 import { logger, RateLimitedLog } from "../lib/log.ts";
 import { metrics, provide } from "../lib/metrics.ts";
-import { holdDuplex, Pipe } from "../lib/pipe.ts";
+import { Pipe } from "../lib/pipe.ts";
 import { connectTcp } from "../lib/tcp-duplex.ts";
 import { createFec, KcpListener, listen, type KcpSession } from "../kcp/index.ts";
 import type { Stream } from "../smux/index.ts";
@@ -42,6 +42,10 @@ export const SHUTDOWN_GRACE_MS = 10_000;
 /** Accept errors back off from 5 ms, doubling to 1 s (seed-fork §4.1). */
 const ACCEPT_BACKOFF_MIN_MS = 5;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
+/** Bytes held from a TCP stream while its target is dialled before the stream is paused. */
+const HOLD_LIMIT = 64 * 1024;
+/** Datagrams held from a UDP stream while its target is dialled; later ones are dropped. */
+const EARLY_DATAGRAMS = 64;
 /** A UDP target's replies are dropped while the stream holds this many unsent bytes. */
 const UDP_STREAM_BACKLOG = 256 * 1024;
 
@@ -376,13 +380,30 @@ export class TunnelServer {
     };
   }
 
+  /**
+   * Dials the target and relays. Bytes that arrive while dialling are held (the stream pauses at
+   * 64 KiB). If the client closes the stream meanwhile, the dial goes on only when it sent bytes
+   * (Go's copy loop would still deliver them, then close); an empty stream cancels the dial.
+   */
   private relayTcp(session: SessionState, stream: Stream, host: string, port: number, rest: Uint8Array, release: () => void): void {
     const target = joinHostPort(host, port);
     log.info(`accepted TCP stream ${stream.id}: ${session.peer} -> ${target}`);
-    const held = holdDuplex(stream, rest.byteLength > 0 ? rest : undefined);
+    const held: Uint8Array[] = rest.byteLength > 0 ? [rest] : [];
+    let heldBytes = rest.byteLength;
+    let streamEnded = false;
     const cancel = new AbortController();
-    const onAbort = (): void => cancel.abort(held.signal.reason);
-    held.signal.addEventListener("abort", onAbort, { once: true });
+    stream.setHandlers({
+      data(chunk) {
+        held.push(chunk);
+        heldBytes += chunk.byteLength;
+        if (heldBytes >= HOLD_LIMIT) stream.pause();
+      },
+      drain() {},
+      close() {
+        streamEnded = true;
+        if (heldBytes === 0) cancel.abort(new TunnelError("TUN_CLOSED", "stream closed before the target answered"));
+      },
+    });
     const stopOnShutdown = (): void => cancel.abort(this.shutdown.signal.reason);
     this.shutdown.signal.addEventListener("abort", stopOnShutdown, { once: true });
     let pipe: Pipe | undefined;
@@ -393,7 +414,6 @@ export class TunnelServer {
       },
     });
     const finish = (): void => {
-      held.signal.removeEventListener("abort", onAbort);
       this.shutdown.signal.removeEventListener("abort", stopOnShutdown);
       release();
       done();
@@ -403,9 +423,18 @@ export class TunnelServer {
       signal: cancel.signal,
     }).then(
       (socket) => {
-        if (stream.closed || cancel.signal.aborted) {
+        if (cancel.signal.aborted) {
           socket.close();
           stream.close();
+          finish();
+          return;
+        }
+        const head = concat(held, heldBytes);
+        if (streamEnded) {
+          metrics.tcpUpBytes += head.byteLength;
+          socket.write(head);
+          socket.close();
+          log.debug(`TCP stream ${stream.id} to ${target}: client closed before the dial finished; ${head.byteLength} bytes delivered`);
           finish();
           return;
         }
@@ -419,13 +448,13 @@ export class TunnelServer {
             else log.debug(`TCP stream ${stream.id} to ${target} closed by ${by === "a" ? "client" : by === "b" ? "target" : "server"}`);
             finish();
           },
-          held.release(),
+          head,
         );
         pipe = p;
       },
       (err) => {
-        this.stats.dialFailures++;
         if (!cancel.signal.aborted) {
+          this.stats.dialFailures++;
           this.errorLog.emit(`failed to dial TCP ${target} for stream ${stream.id} from ${session.peer}: ${errorMessage(err)}`);
         }
         stream.close();
@@ -441,6 +470,8 @@ export class TunnelServer {
     const early: Uint8Array[] = rest.byteLength > 0 ? [rest] : [];
     let socket: UdpSocket | undefined;
     let ended = false;
+    /** The client closed the stream while dialling, after sending datagrams: send them, then end. */
+    let endAfterDial = false;
     const cancel = new AbortController();
     const end = (err?: unknown): void => {
       if (ended) return;
@@ -473,11 +504,14 @@ export class TunnelServer {
     stream.setHandlers({
       data: (chunk) => {
         if (socket) toTarget(chunk);
-        else if (early.length < 64) early.push(chunk);
+        else if (early.length < EARLY_DATAGRAMS) early.push(chunk);
         else this.stats.udpDrops++;
       },
       drain() {},
-      close: () => end(),
+      close: () => {
+        if (!socket && early.length > 0) endAfterDial = true;
+        else end();
+      },
     });
     dialUdp(host === "" ? "127.0.0.1" : host, port, {
       timeoutMs: this.options.dialTimeoutMs ?? DIAL_TIMEOUT_MS,
@@ -499,6 +533,7 @@ export class TunnelServer {
         });
         s.on("error", (err) => end(err));
         for (const d of early.splice(0)) toTarget(d);
+        if (endAfterDial) end();
       },
       (err) => {
         if (ended) return;
@@ -508,6 +543,17 @@ export class TunnelServer {
       },
     );
   }
+}
+
+function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 /** EOF-like ends a relay reports at debug, as paqet's logger filters them (§9.1). */
