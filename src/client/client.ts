@@ -195,6 +195,7 @@ export class PaqetClient implements TunnelClient {
       for (const slot of this.slots) {
         slot.raw = await this.options.openPacket(slot.index);
         slot.transport = transportPacketConn(slot.raw, this.options.tunnel);
+        if (this.closed) throw new TunnelError("TUN_CLOSED", "client was shut down while starting");
       }
     } catch (err) {
       for (const slot of this.slots) if (slot.raw) closePacket(slot.raw);
@@ -249,8 +250,13 @@ export class PaqetClient implements TunnelClient {
     let conn: TunnelConn | undefined;
     try {
       if (!slot.raw || slot.raw.isClosed) {
-        slot.raw = await this.options.openPacket(slot.index);
-        slot.transport = transportPacketConn(slot.raw, this.options.tunnel);
+        const raw = await this.options.openPacket(slot.index);
+        if (this.closed) {
+          closePacket(raw);
+          return;
+        }
+        slot.raw = raw;
+        slot.transport = transportPacketConn(raw, this.options.tunnel);
       }
       conn = TunnelConn.dial(slot.transport!, this.options.server, this.options.tunnel);
       slot.conn = conn;
