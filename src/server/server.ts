@@ -19,7 +19,6 @@ import { createFec, KcpListener, listen, type KcpSession } from "../kcp/index.ts
 import type { Stream } from "../smux/index.ts";
 import { addrKey, type PacketAddr, type PacketConn } from "../socket/types.ts";
 import {
-  closePacket,
   encodeMessage,
   joinHostPort,
   MAX_DATAGRAM,
@@ -125,6 +124,7 @@ export class TunnelServer {
   private readonly unprovide: (() => void)[] = [];
   private readonly errorLog = new RateLimitedLog((m) => log.error(m));
   private drained: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly raw: PacketConn,
@@ -169,8 +169,12 @@ export class TunnelServer {
    * Stops accepting, waits up to `graceMs` for relays to finish, then closes every session, the
    * listener and (when owned) the raw socket. Resolves when all of that is done.
    */
-  async close(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
-    if (this.state === ServerState.Closed || this.state === ServerState.Draining) return;
+  close(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+    this.closing ??= this.shutDown(graceMs);
+    return this.closing;
+  }
+
+  private async shutDown(graceMs: number): Promise<void> {
     const wasRunning = this.state === ServerState.Running;
     this.state = ServerState.Draining;
     if (wasRunning && this.work.size > 0 && graceMs > 0) {
@@ -189,7 +193,11 @@ export class TunnelServer {
     for (const s of [...this.sessions]) s.conn.close();
     this.listener?.close();
     for (const off of this.unprovide.splice(0)) off();
-    if (this.options.ownsPacket) closePacket(this.raw);
+    if (this.options.ownsPacket && !this.raw.isClosed) {
+      // A pcap conn resolves once libpcap released its handles.
+      const released = this.raw.close() as unknown;
+      if (released instanceof Promise) await released.catch(() => {});
+    }
   }
 
   // ---- sessions ----
