@@ -26,6 +26,7 @@ import {
 import { PaqetError } from "../lib/errors.ts";
 import { logger } from "../lib/log.ts";
 import { defaultGateways, listInterfaces, parseProcArp, type InterfaceAddress } from "../lib/netinfo.ts";
+import { fatal } from "./_raw.ts";
 
 export type DiscoveryErrorCode = "NET_NO_ROUTE" | "NET_NO_ADDRESS" | "NET_NO_MAC" | "NET_MISMATCH";
 
@@ -338,4 +339,17 @@ export async function describeDiscovery(config: PaqetConfig): Promise<string[]> 
     lines.push(`on this host discovery fails now: ${err instanceof Error ? err.message : String(err)}`);
   }
   return lines;
+}
+
+/**
+ * For commands that open a raw socket (run, ping, dump): the config with its network gaps filled,
+ * or the fatal one-liner `failed to discover network: <what to do>` (exit 1).
+ */
+export async function resolveNetworkOrExit(config: PaqetConfig): Promise<PaqetConfig> {
+  try {
+    return (await resolveNetwork(config)).config;
+  } catch (err) {
+    if (err instanceof DiscoveryError) fatal(`failed to discover network: ${err.message}`);
+    throw err;
+  }
 }
