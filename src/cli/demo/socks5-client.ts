@@ -260,7 +260,8 @@ export function decodeSocksAddr(buf: Uint8Array, off: number): { host: string; p
     if (buf.length < off + 19) return undefined;
     const words: string[] = [];
     for (let i = 0; i < 8; i++) words.push(((buf[off + 1 + 2 * i]! << 8) | buf[off + 2 + 2 * i]!).toString(16));
-    host = words.join(":");
+    // The URL parser prints the canonical (RFC 5952) form: zero runs compressed, lowercase.
+    host = new URL(`http://[${words.join(":")}]/`).hostname.slice(1, -1);
     p = off + 17;
   } else if (atyp === 3) {
     const len = buf[off + 1];
@@ -362,7 +363,7 @@ export class Socks5Udp {
       const r = await socks5Request(control, 3, { host: "0.0.0.0", port: 0 }, deadline);
       if (r.rep !== 0) throw new Error(`SOCKS5 UDP ASSOCIATE failed with reply ${r.rep}`);
       // A relay bound to the unspecified address answers on the address we asked.
-      const host = r.bound.host === "0.0.0.0" || r.bound.host === "0:0:0:0:0:0:0:0" ? socks.host : r.bound.host;
+      const host = r.bound.host === "0.0.0.0" || r.bound.host === "::" ? socks.host : r.bound.host;
       session = new Socks5Udp(control, udp, { host, port: r.bound.port });
       for (const d of early) session.deliver(d);
       return session;
