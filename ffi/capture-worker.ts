@@ -1,18 +1,24 @@
 /**
- * Capture worker: blocks in `pcap_next_ex` on a handle the main thread opened, copies every frame
- * into the shared ring (ring.ts) with one libc memcpy, drains whatever else is queued in
- * non-blocking mode, then publishes the write index and notifies once per batch.
+ * Capture worker: blocks in `pcap_dispatch` on a handle the main thread opened. Each call waits
+ * until frames are ready, then hands over every frame already queued (up to `batch`) through one
+ * JSCallback per frame, which copies it into the shared ring (ring.ts) with one libc memcpy. After
+ * each call the worker publishes the write index and notifies the main thread once.
  *
- * When the ring is full it publishes what it has and sleeps on the read index until the main thread
- * frees slots, so a slow consumer pushes back into the kernel buffer (where pcap_stats counts any
- * overflow) instead of losing frames here. It stops when the stop word is set: the main thread also
- * calls `pcap_breakloop`, which wakes a blocked `pcap_next_ex` on Linux libpcap >= 1.10; elsewhere
- * the handle has a read timeout and the loop sees the word within one timeout.
+ * Why pcap_dispatch and not pcap_next_ex + non-blocking drains: on Linux libpcap 1.10, switching
+ * non-blocking mode on and off closes and re-creates the eventfd that `pcap_breakloop` writes to
+ * (two extra syscalls per batch, and a window in which a breakloop from the main thread writes to
+ * a closed or reused descriptor). A blocking dispatch drains what is ready without that toggle.
+ *
+ * When the ring is full the callback publishes what it has and sleeps on the read index until the
+ * main thread frees slots, so a slow consumer pushes back into the kernel buffer (where pcap_stats
+ * counts any overflow) instead of losing frames here. It stops when the stop word is set: the main
+ * thread also calls `pcap_breakloop`, which wakes a blocked dispatch on Linux libpcap >= 1.10;
+ * elsewhere the handle has a read timeout and the loop sees the word within one timeout.
  *
  * This exact path is an extra entrypoint of `bun build --compile` (build.ts); without it the
  * compiled binary fails at run time resolving the worker.
  */
-import { CString, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
+import { CString, FFIType, JSCallback, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
 import { libc, pcap, PKTHDR } from "./libpcap.ts";
 import {
   type CaptureEvent,
@@ -38,16 +44,14 @@ const PCAP_ERROR_BREAK = -2;
 /** How long a full-ring wait sleeps before re-checking the stop word (ms). */
 const FULL_WAIT_MS = 50;
 
-/** Everything native code writes into stays reachable from this long-lived object (pitfall 1). */
+/** Everything native code touches stays reachable from this long-lived object (pitfall 1). */
 interface Ring {
   readonly ctrl: Int32Array;
   readonly counters: Float64Array;
   readonly words: Uint32Array;
   readonly bytes: Uint8Array;
-  readonly base: number;
-  readonly hdrOut: Uint32Array;
-  readonly dataOut: Uint32Array;
-  readonly errbuf: Uint8Array;
+  base: number;
+  callback: JSCallback | undefined;
 }
 
 function run(start: CaptureStart): void {
@@ -62,15 +66,13 @@ function run(start: CaptureStart): void {
     words: new Uint32Array(sab),
     bytes: new Uint8Array(sab),
     base: 0,
-    hdrOut: new Uint32Array(new ArrayBuffer(8)),
-    dataOut: new Uint32Array(new ArrayBuffer(8)),
-    errbuf: new Uint8Array(new ArrayBuffer(256)),
+    callback: undefined,
   };
-  (ring as { base: number }).base = ptr(ring.bytes);
-  const { ctrl, counters, words, bytes, hdrOut, dataOut } = ring;
+  ring.base = ptr(ring.bytes);
+  const { ctrl, counters, words, bytes } = ring;
   const maxFrame = slotSize - SLOT_HEADER;
   let write = Atomics.load(ctrl, CTRL.write);
-  let nonblocking = false;
+  let stopping = false;
 
   const publish = (): void => {
     Atomics.store(ctrl, CTRL.write, write);
@@ -91,16 +93,19 @@ function run(start: CaptureStart): void {
     }
   };
 
-  /** Copies the frame pcap_next_ex just returned into the next slot; false on a stop request. */
-  const take = (): boolean => {
-    if (((write - Atomics.load(ctrl, CTRL.read)) | 0) >= slots && !waitForRoom()) return false;
-    const hdr = (hdrOut[0]! + hdrOut[1]! * 0x1_0000_0000) as Pointer;
-    const data = (dataOut[0]! + dataOut[1]! * 0x1_0000_0000) as Pointer;
+  /** pcap_handler: copies one frame into the next slot (`hdr`/`data` are valid only during the call). */
+  const onPacket = (_user: Pointer | null, hdr: Pointer | null, data: Pointer | null): void => {
+    if (stopping || hdr === null || data === null) return;
+    if (((write - Atomics.load(ctrl, CTRL.read)) | 0) >= slots && !waitForRoom()) {
+      stopping = true;
+      lib.pcap_breakloop(h);
+      return;
+    }
     const caplen = read.u32(hdr, PKTHDR.caplen);
     const len = read.u32(hdr, PKTHDR.len);
     if (caplen > maxFrame) {
       counters[COUNTERS.oversize] = (counters[COUNTERS.oversize] ?? 0) + 1;
-      return true;
+      return;
     }
     if (caplen < len) counters[COUNTERS.truncated] = (counters[COUNTERS.truncated] ?? 0) + 1;
     const off = SLOTS_OFFSET + (write & mask) * slotSize;
@@ -114,14 +119,10 @@ function run(start: CaptureStart): void {
     write = (write + 1) | 0;
     counters[COUNTERS.frames] = (counters[COUNTERS.frames] ?? 0) + 1;
     counters[COUNTERS.bytes] = (counters[COUNTERS.bytes] ?? 0) + caplen;
-    return true;
   };
-
-  const setNonblock = (on: boolean): boolean => {
-    if (nonblocking === on) return true;
-    nonblocking = on;
-    return lib.pcap_setnonblock(h, on ? 1 : 0, ring.errbuf) === 0;
-  };
+  ring.callback = new JSCallback(onPacket, { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.void });
+  const cb = ring.callback.ptr;
+  if (cb === null) throw new Error("JSCallback has no pointer");
 
   const fail = (what: string): void => {
     const p = lib.pcap_geterr(h);
@@ -133,23 +134,16 @@ function run(start: CaptureStart): void {
 
   Atomics.store(ctrl, CTRL.state, WorkerState.running);
   scope.postMessage({ type: "running" });
-
-  outer: while (Atomics.load(ctrl, CTRL.stop) === 0) {
-    if (!setNonblock(false)) return fail("pcap_setnonblock");
-    const rc = lib.pcap_next_ex(h, hdrOut, dataOut);
-    if (rc === 0) continue; // read timeout (macOS / old libpcap): look at the stop word again
-    if (rc === PCAP_ERROR_BREAK) break;
-    if (rc < 0) return fail("pcap_next_ex");
-    if (!take()) break;
-    if (!setNonblock(true)) return fail("pcap_setnonblock");
-    for (let n = 1; n < batch; n++) {
-      const more = lib.pcap_next_ex(h, hdrOut, dataOut);
-      if (more === 0) break;
-      if (more === PCAP_ERROR_BREAK) break outer;
-      if (more < 0) return fail("pcap_next_ex");
-      if (!take()) break outer;
+  try {
+    while (!stopping && Atomics.load(ctrl, CTRL.stop) === 0) {
+      const rc = lib.pcap_dispatch(h, batch, cb, null);
+      publish();
+      // 0: a read timeout (macOS, Windows, old libpcap): look at the stop word again.
+      if (rc === PCAP_ERROR_BREAK) break;
+      if (rc < 0) return fail("pcap_dispatch");
     }
-    publish();
+  } finally {
+    ring.callback.close();
   }
   publish();
   Atomics.store(ctrl, CTRL.state, WorkerState.stopped);

@@ -34,6 +34,7 @@ const PCAP_SYMBOLS = {
   pcap_setnonblock: { args: [ptr, i32, ptr], returns: i32 },
   pcap_sendpacket: { args: [ptr, ptr, i32], returns: i32 },
   pcap_next_ex: { args: [ptr, ptr, ptr], returns: i32 },
+  pcap_dispatch: { args: [ptr, i32, ptr, ptr], returns: i32 },
   pcap_breakloop: { args: [ptr], returns: voidT },
   pcap_geterr: { args: [ptr], returns: ptr },
   pcap_close: { args: [ptr], returns: voidT },
