@@ -104,13 +104,17 @@ export class E2E {
     await this.waitServing(20_000);
   }
 
-  /** Polls one small request through SOCKS5 until it succeeds; throws with both logs after `timeoutMs`. */
+  /**
+   * Opens a new SOCKS5 stream with one small request, again and again (each try bounded by
+   * 1.5 s, so a stream lost on a dead session does not use up the budget), until one succeeds;
+   * returns the ms that took. Throws with both logs after `timeoutMs`.
+   */
   async waitServing(timeoutMs: number): Promise<number> {
     const t0 = Date.now();
     const deadline = t0 + timeoutMs;
     let last = "";
     while (Date.now() < deadline) {
-      const left = Math.max(500, Math.min(3000, deadline - Date.now()));
+      const left = Math.max(300, Math.min(1500, deadline - Date.now()));
       const r = await probeIn<LatOutcome>(this.bed.a.ns, { kind: "lat", socks: SOCKS, target: this.httpTarget, mode: "new", n: 1, gapMs: 0, timeoutMs: left }, left + 5000);
       if (r.samplesMs.length === 1) return Date.now() - t0;
       last = r.errors.join("; ");
