@@ -7,8 +7,9 @@
  * local port survives and the server's listener replaces the old session. A connection is "ready"
  * once a PING on it came back PONG; then the TCPF message goes out once. Broken slots reconnect
  * in the background with jittered exponential backoff; a ready slot is checked with a PING every
- * 30 s, and at once when no smux frame arrived for two keepalive intervals. A stream request
- * waits up to 3 s for a ready connection, then fails with `no tunnel connections available`.
+ * 30 s, and with a short PING when no smux frame arrived for a while (1.5 keepalive intervals in
+ * the background, 500 ms when a stream request picks it). A stream request waits up to
+ * 3 s for a ready connection, then fails with `no tunnel connections available`.
  *
  * Deviations from alpha.21 (recorded as the spec asks): no TCPF resend and no zero-byte probe
  * stream per stream request (§4.3); dead connections are found by smux keepalive, PING health
@@ -87,6 +88,13 @@ export function backoffDelay(baseMs: number, random: () => number): number {
   return baseMs * 0.75 + random() * (baseMs / 2);
 }
 
+/** A stream request that finds its connection this long without an smux frame probes it. */
+const REQUEST_SILENCE_MS = 500;
+/** A connection ready this long before it was lost is retried at once, without backoff. */
+const STABLE_MS = 10_000;
+/** Shortest wait for the PONG of a silence probe (longer on a slow link: four round trips). */
+const PROBE_TIMEOUT_MIN_MS = 1000;
+
 const SlotState = { Idle: 0, Connecting: 1, Ready: 2, Broken: 3, Closed: 4 } as const;
 type SlotState = (typeof SlotState)[keyof typeof SlotState];
 const STATE_NAMES = ["idle", "connecting", "ready", "broken", "closed"] as const;
@@ -120,6 +128,12 @@ class Slot {
   framesSeen = 0;
   framesAt = 0;
   checkedAt = 0;
+  /** A silence probe is in flight. */
+  probing = false;
+  /** The last PING round trip on this slot's connection (ms). */
+  rttMs = 0;
+  /** When the current connection became ready (performance.now ms). */
+  readyAt = 0;
   constructor(
     readonly index: number,
     initialBackoff: number,
@@ -260,7 +274,7 @@ export class PaqetClient implements TunnelClient {
       }
       conn = TunnelConn.dial(slot.transport!, this.options.server, this.options.tunnel);
       slot.conn = conn;
-      await pingConn(conn, this.timings.verifyTimeoutMs, this.shutdown.signal);
+      slot.rttMs = await pingConn(conn, this.timings.verifyTimeoutMs, this.shutdown.signal);
       sendTcpf(conn, this.options.tunnel.remoteFlags);
     } catch (err) {
       if (this.closed) {
@@ -281,7 +295,8 @@ export class PaqetClient implements TunnelClient {
     slot.state = SlotState.Ready;
     slot.backoffMs = this.timings.backoffInitialMs;
     slot.framesSeen = conn.smux.stats().framesIn;
-    slot.framesAt = slot.checkedAt = performance.now();
+    slot.framesAt = slot.checkedAt = slot.readyAt = performance.now();
+    slot.probing = false;
     this.stats.connects++;
     log.debug(`connection ${slot.index + 1} ready (local port ${slot.raw?.localAddr.port}, conv ${conn.kcp.conv})`);
     conn.onClose((err) => {
@@ -305,7 +320,9 @@ export class PaqetClient implements TunnelClient {
     slot.state = SlotState.Broken;
     slot.conn?.close({ keepPacket: true });
     slot.conn = undefined;
-    this.scheduleRetry(slot);
+    // A connection that served for a while gets one immediate retry; a flapping one backs off.
+    if (performance.now() - slot.readyAt >= STABLE_MS) void this.connect(slot);
+    else this.scheduleRetry(slot);
   }
 
   private scheduleRetry(slot: Slot): void {
@@ -320,35 +337,69 @@ export class PaqetClient implements TunnelClient {
     }, delay);
   }
 
+  /** Notes whether smux frames arrived since the last look; returns ms since the count last moved. */
+  private silentFor(slot: Slot, conn: TunnelConn): number {
+    const now = performance.now();
+    const frames = conn.smux.stats().framesIn;
+    if (frames !== slot.framesSeen) {
+      slot.framesSeen = frames;
+      slot.framesAt = now;
+    }
+    return now - slot.framesAt;
+  }
+
   /**
-   * Watches a ready connection. Every smux keepalive interval it looks whether any smux frame
-   * arrived (a live server sends a NOP per interval); after two silent intervals, or every
-   * `healthyIntervalMs` regardless, a PING must come back or the connection counts as lost. A
-   * restarted server is noticed this way in a few seconds, before smux's keepalive timeout.
+   * A short PING when the connection has been silent for `silenceMs`: a live server sends an smux
+   * NOP every keepalive interval, so silence means a dead or restarted server (whose fresh KCP
+   * listener swallows the old conversation without delivering it). No PONG within the probe
+   * timeout and the connection counts as lost, which also ends the streams stalled on it.
+   */
+  private probeIfSilent(slot: Slot, conn: TunnelConn, silenceMs: number): void {
+    if (slot.probing || this.options.tunnel.smux.keepAliveDisabled) return;
+    if (this.silentFor(slot, conn) < silenceMs) return;
+    slot.probing = true;
+    pingConn(conn, this.probeTimeoutMs(slot), this.shutdown.signal).then(
+      (rtt) => {
+        slot.probing = false;
+        slot.rttMs = rtt;
+      },
+      (err) => {
+        slot.probing = false;
+        if (slot.conn === conn && !this.closed) this.lost(slot, `no answer after ${Math.round(silenceMs)} ms of silence: ${errorMessage(err)}`);
+      },
+    );
+  }
+
+  /** 1 s, or four round trips on a slow link; never more than the verify timeout. */
+  private probeTimeoutMs(slot: Slot): number {
+    return Math.min(this.timings.verifyTimeoutMs, Math.max(PROBE_TIMEOUT_MIN_MS, 4 * slot.rttMs));
+  }
+
+  /**
+   * Watches a ready connection every quarter keepalive interval: after 1.5 intervals without an smux
+   * frame it probes (see probeIfSilent), and every `healthyIntervalMs` a PING must come back
+   * within `verifyTimeoutMs` regardless. A restarted server is noticed in a few seconds, well
+   * before smux's keepalive timeout.
    */
   private armHealth(slot: Slot): void {
     if (slot.timer !== undefined) clearTimeout(slot.timer);
     const smux = this.options.tunnel.smux;
-    const period = smux.keepAliveDisabled ? this.timings.healthyIntervalMs : Math.min(smux.keepAliveInterval, this.timings.healthyIntervalMs);
+    const period = smux.keepAliveDisabled
+      ? this.timings.healthyIntervalMs
+      : Math.min(Math.max(250, smux.keepAliveInterval / 4), this.timings.healthyIntervalMs);
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       const conn = slot.conn;
       if (slot.state !== SlotState.Ready || !conn) return;
-      const now = performance.now();
-      const frames = conn.smux.stats().framesIn;
-      if (frames !== slot.framesSeen) {
-        slot.framesSeen = frames;
-        slot.framesAt = now;
-      }
-      const silent = !smux.keepAliveDisabled && now - slot.framesAt >= 2 * smux.keepAliveInterval;
-      if (!silent && now - slot.checkedAt < this.timings.healthyIntervalMs) {
+      this.probeIfSilent(slot, conn, 1.5 * smux.keepAliveInterval);
+      if (performance.now() - slot.checkedAt < this.timings.healthyIntervalMs || slot.probing) {
         this.armHealth(slot);
         return;
       }
-      slot.checkedAt = now;
-      const timeout = silent ? Math.min(this.timings.verifyTimeoutMs, Math.max(1000, smux.keepAliveInterval)) : this.timings.verifyTimeoutMs;
-      pingConn(conn, timeout, this.shutdown.signal).then(
-        () => {
+      slot.checkedAt = performance.now();
+      pingConn(conn, this.timings.verifyTimeoutMs, this.shutdown.signal).then(
+        (rtt) => {
+          slot.rttMs = rtt;
           if (slot.conn === conn && slot.state === SlotState.Ready) this.armHealth(slot);
         },
         (err) => {
@@ -392,7 +443,11 @@ export class PaqetClient implements TunnelClient {
       if (signal?.aborted) throw new TunnelError("TUN_ABORTED", "stream request cancelled");
       for (let i = 0; i < this.slots.length; i++) {
         const slot = this.slots[(start + i) % this.slots.length]!;
-        if (slot.state === SlotState.Ready && slot.conn && !slot.conn.closed) return slot.conn;
+        if (slot.state === SlotState.Ready && slot.conn && !slot.conn.closed) {
+          // A moment without a frame: check the link in parallel with this request.
+          this.probeIfSilent(slot, slot.conn, REQUEST_SILENCE_MS);
+          return slot.conn;
+        }
       }
       const left = deadline - performance.now();
       if (left <= 0) {
