@@ -14,6 +14,7 @@ import type { PaqetConfig } from "../conf/index.ts";
 import { setLogLevel } from "../lib/log.ts";
 import { tunnelOptionsFromConfig, type TunnelOptions } from "../tunnel/index.ts";
 import { fatal, flog, loadConfigOrExit, openRawSocketOrExit } from "./_raw.ts";
+import { resolveNetworkOrExit } from "./_network.ts";
 import { clientFromConfig } from "./_tunnel.ts";
 
 export default defineCommand({
@@ -62,8 +63,9 @@ export default defineCommand({
 });
 
 /** `ping --tunnel`: one tunnel connection, `count` PINGs one second apart, then the summary. */
-async function pingTunnel(config: PaqetConfig, count: number): Promise<number> {
-  setLogLevel(config.log.level);
+async function pingTunnel(loaded: PaqetConfig, count: number): Promise<number> {
+  setLogLevel(loaded.log.level);
+  const config = await resolveNetworkOrExit(loaded);
   let tunnel: TunnelOptions;
   try {
     tunnel = { ...tunnelOptionsFromConfig(config), conns: 1 };

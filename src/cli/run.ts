@@ -21,6 +21,7 @@ import { Socks5Server } from "../socks5/server.ts";
 import { PcapPacketConn } from "../socket/pcap.ts";
 import { tunnelOptionsFromConfig, type TunnelOptions } from "../tunnel/index.ts";
 import { fatal, loadConfigOrExit, notice, pcapOptions } from "./_raw.ts";
+import { resolveNetworkOrExit } from "./_network.ts";
 import { clientFromConfig, providePcap } from "./_tunnel.ts";
 
 const log = logger("run");
@@ -134,8 +135,10 @@ async function runServer(config: PaqetConfig, tunnel: TunnelOptions, stopped: Pr
 }
 
 export async function runFromConfig(path: string): Promise<number> {
-  const config = loadConfigOrExit(path);
-  setLogLevel(config.log.level);
+  const loaded = loadConfigOrExit(path);
+  setLogLevel(loaded.log.level);
+  // Fields left empty (interface, source IP, router MAC) are filled from this host's routes.
+  const config = await resolveNetworkOrExit(loaded);
   let tunnel: TunnelOptions;
   try {
     tunnel = tunnelOptionsFromConfig(config);
