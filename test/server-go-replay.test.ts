@@ -49,7 +49,7 @@ afterEach(async () => {
 async function tcpTarget(port: number, received: Buffer[]): Promise<Server | undefined> {
   const server = createServer((s) => {
     s.on("error", () => {});
-    s.on("data", (d) => received.push(d));
+    s.on("data", (d: Buffer) => received.push(d));
   });
   const ok = await new Promise<boolean>((resolve) => {
     server.once("error", () => resolve(false));
