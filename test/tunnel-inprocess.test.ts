@@ -353,6 +353,24 @@ describe("reconnect and shutdown", () => {
     expect(server2.stats.sessionsAccepted).toBeGreaterThanOrEqual(1);
   }, 30_000);
 
+  test("a waiting request cuts a long reconnect backoff short once the server is back", async () => {
+    const echo = await tcpEcho();
+    const fast = { smuxkalive: 1, smuxktimeout: 2 };
+    const b = await bed({
+      serverKcp: fast,
+      clientKcp: fast,
+      timings: { backoffInitialMs: 1000, verifyTimeoutMs: 300, brokenIntervalMs: 500, waitMs: 3000 },
+    });
+    await b.server.close(0);
+    // Two failed attempts: the next scheduled one is about 4 s away.
+    expect(await until(() => b.client.stats.connectFailures >= 2, 15_000)).toBe(true);
+    const server2 = new TunnelServer(b.net.bind(SERVER_ADDR), { tunnel: options("server", fast), ownsPacket: true });
+    server2.start();
+    cleanups.push(() => server2.close(0));
+    const data = new Uint8Array(randomBytes(10_000));
+    expect((await echoThrough(await b.client.openTcp(`127.0.0.1:${echo.port}`), data)).hash).toBe(sha256(data));
+  }, 30_000);
+
   test("shutdown releases every session, timer and socket", async () => {
     const echo = await tcpEcho();
     const uecho = await udpEcho();

@@ -44,6 +44,8 @@ export interface ClientTimings {
   readonly verifyTimeoutMs: number;
   /** Health check period of a ready connection. */
   readonly healthyIntervalMs: number;
+  /** While requests wait, a broken connection is retried at least this often, whatever its backoff. */
+  readonly brokenIntervalMs: number;
   /** First reconnect delay; doubles per failure up to `backoffMaxMs`, each with ±25 % jitter. */
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
@@ -55,6 +57,7 @@ export const DEFAULT_TIMINGS: ClientTimings = Object.freeze({
   waitMs: 3_000,
   verifyTimeoutMs: 10_000,
   healthyIntervalMs: 30_000,
+  brokenIntervalMs: 2_000,
   backoffInitialMs: 500,
   backoffMaxMs: 30_000,
   startWaitMs: 3_000,
@@ -132,8 +135,9 @@ class Slot {
   probing = false;
   /** The last PING round trip on this slot's connection (ms). */
   rttMs = 0;
-  /** When the current connection became ready (performance.now ms). */
+  /** When the current connection became ready, and when the last connect attempt began (performance.now ms). */
   readyAt = 0;
+  attemptAt = 0;
   constructor(
     readonly index: number,
     initialBackoff: number,
@@ -257,6 +261,7 @@ export class PaqetClient implements TunnelClient {
   private async connect(slot: Slot): Promise<void> {
     if (this.closed || slot.state === SlotState.Connecting) return;
     slot.state = SlotState.Connecting;
+    slot.attemptAt = performance.now();
     if (slot.timer !== undefined) clearTimeout(slot.timer);
     slot.timer = undefined;
     slot.conn?.close({ keepPacket: true });
@@ -335,6 +340,19 @@ export class PaqetClient implements TunnelClient {
       slot.timer = undefined;
       void this.connect(slot);
     }, delay);
+  }
+
+  /**
+   * Demand shortens a long backoff: while requests wait, a broken slot is retried at most every
+   * `brokenIntervalMs` (2 s) even when its backoff has grown towards 30 s. Without demand the
+   * backoff alone paces the attempts.
+   */
+  private kickBroken(): void {
+    const now = performance.now();
+    for (const slot of this.slots) {
+      if (slot.state !== SlotState.Broken || now - slot.attemptAt < this.timings.brokenIntervalMs) continue;
+      void this.connect(slot);
+    }
   }
 
   /** Notes whether smux frames arrived since the last look; returns ms since the count last moved. */
@@ -449,12 +467,14 @@ export class PaqetClient implements TunnelClient {
           return slot.conn;
         }
       }
+      this.kickBroken();
       const left = deadline - performance.now();
       if (left <= 0) {
         this.stats.unavailable++;
         throw new TunnelError("TUN_UNAVAILABLE", "no tunnel connections available");
       }
-      await this.waitReady(left, signal);
+      // Wake at least every brokenIntervalMs to kick broken slots again while this request waits.
+      await this.waitReady(Math.min(left, this.timings.brokenIntervalMs), signal);
     }
   }
 
