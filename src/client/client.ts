@@ -102,6 +102,23 @@ const SlotState = { Idle: 0, Connecting: 1, Ready: 2, Broken: 3, Closed: 4 } as 
 type SlotState = (typeof SlotState)[keyof typeof SlotState];
 const STATE_NAMES = ["idle", "connecting", "ready", "broken", "closed"] as const;
 
+/** Which slot transitions exist; anything else is a bug and throws. Closed is final. */
+const SLOT_TRANSITIONS: Record<SlotState, readonly SlotState[]> = {
+  [SlotState.Idle]: [SlotState.Connecting, SlotState.Closed],
+  [SlotState.Connecting]: [SlotState.Ready, SlotState.Broken, SlotState.Closed],
+  [SlotState.Ready]: [SlotState.Broken, SlotState.Closed],
+  [SlotState.Broken]: [SlotState.Connecting, SlotState.Closed],
+  [SlotState.Closed]: [],
+};
+
+function transition(slot: Slot, to: SlotState): void {
+  if (slot.state === to) return;
+  if (!SLOT_TRANSITIONS[slot.state].includes(to)) {
+    throw new Error(`client slot ${slot.index + 1}: ${STATE_NAMES[slot.state]} => ${STATE_NAMES[to]} is not a transition`);
+  }
+  slot.state = to;
+}
+
 export interface ClientStats {
   /** Successful (re)connections, the first ones included. */
   connects: number;
@@ -244,7 +261,7 @@ export class PaqetClient implements TunnelClient {
     for (const slot of this.slots) {
       if (slot.timer !== undefined) clearTimeout(slot.timer);
       slot.timer = undefined;
-      slot.state = SlotState.Closed;
+      transition(slot, SlotState.Closed);
       slot.conn?.close();
       slot.conn = undefined;
       if (slot.raw && !slot.raw.isClosed) {
@@ -260,7 +277,7 @@ export class PaqetClient implements TunnelClient {
 
   private async connect(slot: Slot): Promise<void> {
     if (this.closed || slot.state === SlotState.Connecting) return;
-    slot.state = SlotState.Connecting;
+    transition(slot, SlotState.Connecting);
     slot.attemptAt = performance.now();
     if (slot.timer !== undefined) clearTimeout(slot.timer);
     slot.timer = undefined;
@@ -297,7 +314,7 @@ export class PaqetClient implements TunnelClient {
       conn.close();
       return;
     }
-    slot.state = SlotState.Ready;
+    transition(slot, SlotState.Ready);
     slot.backoffMs = this.timings.backoffInitialMs;
     slot.framesSeen = conn.smux.stats().framesIn;
     slot.framesAt = slot.checkedAt = slot.readyAt = performance.now();
@@ -322,7 +339,7 @@ export class PaqetClient implements TunnelClient {
     if (slot.state !== SlotState.Ready) return;
     this.stats.connectionsLost++;
     log.info(`connection ${slot.index + 1} lost (${why}), retrying....`);
-    slot.state = SlotState.Broken;
+    transition(slot, SlotState.Broken);
     slot.conn?.close({ keepPacket: true });
     slot.conn = undefined;
     // A connection that served for a while gets one immediate retry; a flapping one backs off.
@@ -332,7 +349,7 @@ export class PaqetClient implements TunnelClient {
 
   private scheduleRetry(slot: Slot): void {
     if (this.closed) return;
-    slot.state = SlotState.Broken;
+    transition(slot, SlotState.Broken);
     const delay = backoffDelay(slot.backoffMs, this.random);
     slot.backoffMs = Math.min(slot.backoffMs * 2, this.timings.backoffMaxMs);
     if (slot.timer !== undefined) clearTimeout(slot.timer);
