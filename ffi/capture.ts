@@ -213,6 +213,7 @@ export class Capture {
     this.stopping = true;
     this.markReady?.();
     Atomics.store(this.ctrl, CTRL.stop, 1);
+    Atomics.notify(this.ctrl, CTRL.stop);
     Atomics.notify(this.ctrl, CTRL.read);
     Atomics.notify(this.ctrl, CTRL.write);
     this.handle.breakLoop();

@@ -39,6 +39,8 @@ export const SEND_SNAPLEN = 128;
 export const RECV_SNAPLEN = 65536;
 /** §3.3: receive read timeout; only matters where pcap_breakloop cannot wake a blocked read. */
 export const RECV_TIMEOUT_MS = 100;
+/** Batching delay when immediate mode is off (the seed fork's default `timeout_ms`). */
+export const BATCH_TIMEOUT_MS = 5;
 
 export interface PcapFamilyOptions {
   /** This host's address of the family (the IP of network.ipv4/ipv6.addr). */
@@ -66,6 +68,17 @@ export interface PcapConnOptions {
   readonly localFlags?: readonly string[];
   /** Overrides the receive filter (default `tcp and dst port <port>`, upstream's). */
   readonly filter?: string;
+  /**
+   * Immediate mode (alpha.21: on). Off trades latency for CPU: the kernel hands over frames in
+   * blocks, at the latest after `readTimeoutMs` (the seed fork's `network.pcap.immediate: false`).
+   */
+  readonly immediate?: boolean;
+  /**
+   * Read timeout of the receive handle in ms. With immediate mode off it bounds the batching delay
+   * (default 5, the fork's `timeout_ms`); with it on it only matters where pcap_breakloop cannot
+   * wake a blocked read (default 100, upstream's).
+   */
+  readonly readTimeoutMs?: number;
   /** Capture ring geometry (see ffi/ring.ts). */
   readonly ringSlots?: number;
   readonly ringSlotSize?: number;
@@ -161,8 +174,9 @@ export class PcapPacketConn implements PacketConn {
         device,
         snaplen: RECV_SNAPLEN,
         bufferSize: options.sockbuf ?? DEFAULT_SOCKBUF[options.role],
-        immediate: true,
-        timeoutMs: breakloopWakes() ? 0 : RECV_TIMEOUT_MS,
+        immediate: options.immediate !== false,
+        timeoutMs:
+          options.readTimeoutMs ?? (options.immediate === false ? BATCH_TIMEOUT_MS : breakloopWakes() ? 0 : RECV_TIMEOUT_MS),
         direction: "in",
         filter: options.filter ?? `tcp and dst port ${this.port}`,
       });
