@@ -33,6 +33,12 @@ export type PcapRole = "client" | "server";
 
 /** paqet-app.md §2.2 `network.pcap.sockbuf` defaults. */
 export const DEFAULT_SOCKBUF: Readonly<Record<PcapRole, number>> = { client: 4 * 1024 * 1024, server: 8 * 1024 * 1024 };
+/**
+ * Capture ring slots per role (2 KiB each). The server's one socket carries every client, so it gets
+ * 16 MiB to ride out main-thread pauses at high rates; a client may open up to 256 sockets
+ * (transport.conn), each carrying a share of the traffic, so each gets 4 MiB.
+ */
+export const DEFAULT_RING_SLOTS: Readonly<Record<PcapRole, number>> = { client: 2048, server: 8192 };
 /** §3.3: the send handle's fixed kernel buffer and snap length. */
 export const SEND_BUFFER = 256 * 1024;
 export const SEND_SNAPLEN = 128;
@@ -186,7 +192,7 @@ export class PcapPacketConn implements PacketConn {
       }
       this.capture = new Capture({
         handle: recv,
-        slots: options.ringSlots,
+        slots: options.ringSlots ?? DEFAULT_RING_SLOTS[options.role],
         slotSize: options.ringSlotSize,
         onFrame: this.onFrame,
         onError: (err) => {
