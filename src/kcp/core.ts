@@ -82,6 +82,72 @@ interface RecvSegment {
   data: Uint8Array;
 }
 
+/**
+ * A FIFO with O(1) removal at the head (Array.shift and splice(0, n) move every element, and the
+ * KCP queues hold up to a window of segments), plus the in-place insert the receive buffer needs.
+ */
+class Deque<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** The i-th element from the head. */
+  at(i: number): T | undefined {
+    return this.items[this.head + i];
+  }
+
+  last(): T | undefined {
+    return this.items.length > this.head ? this.items[this.items.length - 1] : undefined;
+  }
+
+  push(x: T): void {
+    this.items.push(x);
+  }
+
+  /** Inserts before the i-th element (i = length appends). */
+  insert(i: number, x: T): void {
+    if (i === this.length) this.items.push(x);
+    else this.items.splice(this.head + i, 0, x);
+  }
+
+  shift(): T | undefined {
+    if (this.head === this.items.length) return undefined;
+    const x = this.items[this.head];
+    this.items[this.head++] = undefined;
+    this.compact();
+    return x;
+  }
+
+  /** Removes the first n elements. */
+  drop(n: number): void {
+    const end = this.head + n;
+    for (let i = this.head; i < end; i++) this.items[i] = undefined;
+    this.head = end;
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/**
+ * Received segment data is copied out of the (reused) datagram buffer into views of a shared slab:
+ * one allocation per RX_SLAB bytes instead of one per segment, which under load costs far more in
+ * GC than the copy itself. A slab stays alive while any view into it does; the views are bounded by
+ * the receive window and the reader's buffers.
+ */
+const RX_SLAB = 128 * 1024;
+
 export interface KcpCoreStats {
   inSegs: number;
   outSegs: number;
@@ -138,12 +204,15 @@ export class KcpCore {
     inErrors: 0,
   };
 
-  private sndQueue: SendSegment[] = [];
+  private sndQueue = new Deque<SendSegment>();
   /** In flight, contiguous sns from snd_una to snd_nxt − 1 (acked ones stay until una passes). */
-  private sndBuf: SendSegment[] = [];
-  private rcvQueue: RecvSegment[] = [];
+  private sndBuf = new Deque<SendSegment>();
+  private rcvQueue = new Deque<RecvSegment>();
   /** Out of order, ascending sn. */
-  private rcvBuf: RecvSegment[] = [];
+  private rcvBuf = new Deque<RecvSegment>();
+  private rxSlab = new ArrayBuffer(0);
+  private rxSlabBytes = new Uint8Array(this.rxSlab);
+  private rxSlabOff = 0;
   /** Pending ACKs as flat (sn, ts) pairs. */
   private ackList: number[] = [];
   private buffer: Uint8Array;
@@ -203,7 +272,7 @@ export class KcpCore {
   /** Bytes waiting in the receive queue (walks the queue; not for hot paths). */
   get rcvQueueBytes(): number {
     let n = 0;
-    for (const seg of this.rcvQueue) n += seg.data.byteLength;
+    for (let i = 0; i < this.rcvQueue.length; i++) n += this.rcvQueue.at(i)!.data.byteLength;
     return n;
   }
 
@@ -222,7 +291,7 @@ export class KcpCore {
     if (total === 0) return -1;
     let off = 0;
     if (this.stream) {
-      const last = this.sndQueue[this.sndQueue.length - 1];
+      const last = this.sndQueue.last();
       if (last) {
         const room = Math.min(this.mss, last.data.byteLength) - last.len;
         if (room > 0) {
@@ -250,12 +319,13 @@ export class KcpCore {
 
   /** Size of the next message (stream mode: the next segment), or −1 when none is complete. */
   peekSize(): number {
-    const head = this.rcvQueue[0];
+    const head = this.rcvQueue.at(0);
     if (!head) return -1;
     if (head.frg === 0) return head.data.byteLength;
     if (this.rcvQueue.length < head.frg + 1) return -1;
     let size = 0;
-    for (const seg of this.rcvQueue) {
+    for (let i = 0; i < this.rcvQueue.length; i++) {
+      const seg = this.rcvQueue.at(i)!;
       size += seg.data.byteLength;
       if (seg.frg === 0) break;
     }
@@ -453,13 +523,13 @@ export class KcpCore {
     let newSegs = 0;
     const queue = this.sndQueue;
     while (newSegs < queue.length && timediff(this.sndNxt, (this.sndUna + cwnd) >>> 0) < 0) {
-      const seg = queue[newSegs]!;
+      const seg = queue.at(newSegs)!;
       seg.sn = this.sndNxt;
       this.sndBuf.push(seg);
       this.sndNxt = (this.sndNxt + 1) >>> 0;
       newSegs++;
     }
-    if (newSegs > 0) queue.splice(0, newSegs);
+    if (newSegs > 0) queue.drop(newSegs);
 
     if (ackOnly) {
       if (ptr > 0) this.emit(ptr);
@@ -470,7 +540,10 @@ export class KcpCore {
     let change = 0;
     let lost = 0;
     let minrto = this.interval;
-    for (const seg of this.sndBuf) {
+    const sndBuf = this.sndBuf;
+    const inFlight = sndBuf.length;
+    for (let i = 0; i < inFlight; i++) {
+      const seg = sndBuf.at(i)!;
       if (seg.acked) continue;
       let needsend = false;
       if (seg.xmit === 0) {
@@ -587,17 +660,20 @@ export class KcpCore {
   }
 
   private shrinkBuf(): void {
-    const head = this.sndBuf[0];
+    const head = this.sndBuf.at(0);
     this.sndUna = head ? head.sn : this.sndNxt;
   }
 
   private parseUna(una: number): number {
     const buf = this.sndBuf;
     let count = 0;
-    while (count < buf.length && timediff(una, buf[count]!.sn) > 0) count++;
+    while (count < buf.length && timediff(una, buf.at(count)!.sn) > 0) count++;
     if (count > 0) {
-      const gone = buf.splice(0, count);
-      for (const seg of gone) if (seg.data.byteLength === this.mss && this.pool.length < this.sndWnd) this.pool.push(seg);
+      for (let i = 0; i < count; i++) {
+        const seg = buf.at(i)!;
+        if (seg.data.byteLength === this.mss && this.pool.length < this.sndWnd) this.pool.push(seg);
+      }
+      buf.drop(count);
     }
     return count;
   }
@@ -605,7 +681,7 @@ export class KcpCore {
   private parseAck(sn: number): void {
     if (timediff(sn, this.sndUna) < 0 || timediff(sn, this.sndNxt) >= 0) return;
     // snd_buf holds consecutive sns starting at snd_una, so the ACKed one is found by offset.
-    const seg = this.sndBuf[timediff(sn, this.sndUna)];
+    const seg = this.sndBuf.at(timediff(sn, this.sndUna));
     if (seg && seg.sn === sn) seg.acked = true;
   }
 
@@ -616,7 +692,7 @@ export class KcpCore {
     const buf = this.sndBuf;
     const n = Math.min(buf.length, timediff(sn, this.sndUna));
     for (let i = 0; i < n; i++) {
-      const seg = buf[i]!;
+      const seg = buf.at(i)!;
       if (timediff(seg.ts, ts) <= 0 && seg.fastack !== FASTACK_DONE) {
         seg.fastack++;
         if (this.fastresend > 0 && seg.fastack >= this.fastresend) due = true;
@@ -631,29 +707,41 @@ export class KcpCore {
     const buf = this.rcvBuf;
     let insertAt = 0;
     for (let i = buf.length - 1; i >= 0; i--) {
-      const s = buf[i]!.sn;
+      const s = buf.at(i)!.sn;
       if (s === sn) return true;
       if (timediff(sn, s) > 0) {
         insertAt = i + 1;
         break;
       }
     }
-    const seg: RecvSegment = { sn, frg, data: data.slice(off, off + len) };
-    if (insertAt === buf.length) buf.push(seg);
-    else buf.splice(insertAt, 0, seg);
+    buf.insert(insertAt, { sn, frg, data: this.copyIn(data, off, len) });
     this.moveRcvBuf();
     return false;
+  }
+
+  /** A private copy of data[off, off+len) in the receive slab. */
+  private copyIn(data: Uint8Array, off: number, len: number): Uint8Array {
+    if (this.rxSlabOff + len > this.rxSlab.byteLength) {
+      this.rxSlab = new ArrayBuffer(Math.max(RX_SLAB, len));
+      this.rxSlabBytes = new Uint8Array(this.rxSlab);
+      this.rxSlabOff = 0;
+    }
+    const at = this.rxSlabOff;
+    this.rxSlabBytes.set(data.subarray(off, off + len), at);
+    // Keep views 8-byte aligned so consumers may lay wider typed arrays over them.
+    this.rxSlabOff = (at + len + 7) & ~7;
+    return new Uint8Array(this.rxSlab, at, len);
   }
 
   private moveRcvBuf(): void {
     const buf = this.rcvBuf;
     let count = 0;
-    while (count < buf.length && buf[count]!.sn === this.rcvNxt && this.rcvQueue.length < this.rcvWnd) {
-      this.rcvQueue.push(buf[count]!);
+    while (count < buf.length && buf.at(count)!.sn === this.rcvNxt && this.rcvQueue.length < this.rcvWnd) {
+      this.rcvQueue.push(buf.at(count)!);
       this.rcvNxt = (this.rcvNxt + 1) >>> 0;
       count++;
     }
-    if (count > 0) buf.splice(0, count);
+    if (count > 0) buf.drop(count);
   }
 
   private updateAck(rtt: number): void {
