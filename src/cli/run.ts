@@ -28,6 +28,8 @@ const log = logger("run");
 
 /** Seed fork: the client waits this long for its connections to close on shutdown. */
 const CLIENT_SHUTDOWN_MS = 2_000;
+/** How often the server checks that its raw socket is still open. */
+const RAW_WATCH_MS = 1_000;
 
 function firstLine(err: unknown): string {
   return errorMessage(err).split("\n")[0]!;
@@ -129,7 +131,15 @@ async function runServer(config: PaqetConfig, tunnel: TunnelOptions, stopped: Pr
     await raw.close();
     fatal(`server encountered an error: ${firstLine(err)}`);
   }
+  // The capture worker closes the socket when libpcap fails (e.g. the interface went away); a
+  // server without its socket serves nothing, so that ends the process with a clear line.
+  const watchdog = setInterval(() => {
+    if (!raw.isClosed) return;
+    clearInterval(watchdog);
+    void server.close(0).then(() => fatal("server encountered an error: the raw socket closed (see the capture error above)"));
+  }, RAW_WATCH_MS);
   await stopped;
+  clearInterval(watchdog);
   notice("shutdown signal received, shutting down...");
   await server.close();
 }
