@@ -8,6 +8,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
+import { SocketError } from "../src/socket/errors.ts";
 import { PcapPacketConn } from "../src/socket/pcap.ts";
 import type { Bed } from "./helpers/netns.ts";
 import { runPacketConnContract } from "./helpers/packetconn-contract.ts";
@@ -102,6 +103,27 @@ if (bedJson !== undefined) {
       await Bun.sleep(50);
       expect(afterClose).toBe(0);
       await tx.close();
+    });
+
+    test("an interface that disappears stops the conn and reports through onError", async () => {
+      const name = `pqgone${process.pid % 1000}`;
+      const sh = (argv: string[]) => expect(Bun.spawnSync(argv, { stderr: "pipe" }).exitCode).toBe(0);
+      sh(["ip", "link", "add", name, "type", "veth", "peer", "name", `${name}p`]);
+      sh(["ip", "link", "set", name, "up"]);
+      sh(["ip", "link", "set", `${name}p`, "up"]);
+      const c = new PcapPacketConn({ interface: name, port: 0, role: "client", ipv4: { ip: "10.77.250.1", routerMac: "02:77:00:00:fa:02" } });
+      await c.ready;
+      let reported: SocketError | undefined;
+      c.onError((err) => {
+        reported = err;
+      });
+      sh(["ip", "link", "del", name]);
+      const deadline = Date.now() + 5000;
+      while (!reported && Date.now() < deadline) await Bun.sleep(20);
+      expect(reported).toBeInstanceOf(SocketError);
+      expect(reported!.code).toBe("SOCK_PCAP");
+      expect(c.isClosed).toBe(true);
+      await c.close();
     });
 
     test("open and close 30 conns in a row: no file descriptors or threads leak", async () => {

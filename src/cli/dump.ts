@@ -67,6 +67,7 @@ export default defineCommand({
     const conn = openRawSocketOrExit(config);
     const listen = listenText(config.listen.host, config.listen.port);
     flog("INFO", `listening for packets on :${config.listen.port}, (Press Ctrl+C to exit)`);
+    conn.onError((err) => fatal(`failed to read from socket: ${err.message}`));
     conn.onPacket((payload, from) => {
       process.stdout.write(packetBlock(new Date(), addrKey(from), listen, payload));
     });

@@ -122,6 +122,7 @@ export class PcapPacketConn implements PacketConn {
   private readonly frameStats = newFrameStats();
   private readonly addrCache = new Map<string, Map<number, PacketAddr>>();
   private handler: PacketHandler | undefined;
+  private errorHandler: ((err: SocketError) => void) | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   private sent = 0;
@@ -195,10 +196,7 @@ export class PcapPacketConn implements PacketConn {
         slots: options.ringSlots ?? DEFAULT_RING_SLOTS[options.role],
         slotSize: options.ringSlotSize,
         onFrame: this.onFrame,
-        onError: (err) => {
-          log.error(`capture on ${device} stopped: ${err.message}`);
-          this.close();
-        },
+        onError: (err) => this.captureFailed(err),
         onHandlerError: (err) => this.handlerLog.emit(`packet handler threw: ${err instanceof Error ? err.message : String(err)}`),
       });
     } catch (err) {
@@ -237,6 +235,14 @@ export class PcapPacketConn implements PacketConn {
     }
     this.sent++;
     this.sentBytes += data.length;
+  }
+
+  /**
+   * Called once if capturing stops on its own (the interface went away, libpcap failed, the worker
+   * could not start); the conn is closed by then. Without a handler the error is logged.
+   */
+  onError(handler: (err: SocketError) => void): void {
+    this.errorHandler = handler;
   }
 
   /** Server, on a TCPF message: `addr` gets its own flag cycle, restarted at entry 0 (empty clears it). */
@@ -283,6 +289,15 @@ export class PcapPacketConn implements PacketConn {
       frames: { ...this.frameStats },
       capture: this.capture.stats(),
     };
+  }
+
+  private captureFailed(err: unknown): void {
+    if (this.closed) return;
+    const e = socketError(err, "SOCK_PCAP", "capture");
+    const handler = this.errorHandler;
+    void this.close();
+    if (handler) handler(e);
+    else log.error(`raw socket on port ${this.port} stopped receiving: ${e.message}`);
   }
 
   private readonly onFrame = (ring: Uint8Array, offset: number, length: number): void => {
