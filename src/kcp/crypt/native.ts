@@ -2,8 +2,8 @@
  * kcp-CFB on BoringSSL primitives (Bun's node:crypto; bun-probe.md §4).
  *
  * Decryption never needs a cipher object per datagram: every CFB keystream block is E(previous
- * ciphertext block), all known up front, so one reused ECB object encrypts IV ‖ C[0..n−bs) in a
- * single call. Encryption is sequential; where Bun has the CFB mode itself (aes-128/256-cfb) a
+ * ciphertext block), all known up front, so one reused ECB object encrypts C[0..n−bs) in a
+ * single call (E(IV), the first block's keystream, is computed once), and the XOR runs in place. Encryption is sequential; where Bun has the CFB mode itself (aes-128/256-cfb) a
  * fresh CFB object per datagram is fastest, then a TypeScript block function when there is one
  * (blowfish), otherwise the reused ECB object runs block by block (one native call per block).
  */
@@ -20,15 +20,11 @@ export interface NativeSpec {
   readonly ecbIvLength: number;
 }
 
-/** Datagrams longer than this still work; the scratch buffer just grows once. */
-const INITIAL_SCRATCH = 2048;
-
 export function nativeCfbCipher(spec: NativeSpec, key: Uint8Array, tsEncrypt?: BlockEncrypt): DatagramCipher {
   const bs = spec.blockSize;
   const iv = KCP_IV.slice(0, bs);
   const ecb: Cipheriv = createCipheriv(spec.ecb, key, new Uint8Array(spec.ecbIvLength));
   ecb.setAutoPadding(false);
-  let scratch = new Uint8Array(INITIAL_SCRATCH);
   const reg = new Uint8Array(bs);
 
   function encryptByBlocks(buf: Uint8Array): Uint8Array {
@@ -48,18 +44,35 @@ export function nativeCfbCipher(spec: NativeSpec, key: Uint8Array, tsEncrypt?: B
   let encrypt: (buf: Uint8Array) => Uint8Array = encryptByBlocks;
   if (cfb !== undefined) encrypt = (buf) => createCipheriv(cfb, key, iv).update(buf);
   else if (tsEncrypt !== undefined) encrypt = cfbCipher(tsEncrypt).encrypt;
+  // The first keystream block is always E(IV): computed once.
+  const ivKeystream = Uint8Array.from(ecb.update(iv));
   return {
     encrypt,
     decrypt(src, dst) {
       const n = src.length;
       if (n === 0) return;
-      const blocks = Math.ceil(n / bs);
-      const len = blocks * bs;
-      if (scratch.length < len) scratch = new Uint8Array(len);
-      scratch.set(iv);
-      scratch.set(src.subarray(0, len - bs), bs);
-      const ks = ecb.update(scratch.subarray(0, len));
-      for (let i = 0; i < n; i++) dst[i] = src[i]! ^ ks[i]!;
+      if (dst !== src) dst.set(src);
+      if (n > bs) {
+        // Keystream blocks 1.. are E(C[0..blocks−1)): one call over the ciphertext, read before
+        // anything is written over it (dst may alias src).
+        const ks = ecb.update(dst.subarray(0, (Math.ceil(n / bs) - 1) * bs));
+        xorInto(dst, bs, ks, n - bs);
+      }
+      const first = Math.min(n, bs);
+      for (let i = 0; i < first; i++) dst[i]! ^= ivKeystream[i]!;
     },
   };
+}
+
+/** buf[at + i] ^= ks[i] for i < len; 32 bits at a time when both sides are 4-byte aligned. */
+function xorInto(buf: Uint8Array, at: number, ks: Uint8Array, len: number): void {
+  let i = 0;
+  const words = len >>> 2;
+  if (words >= 16 && ((buf.byteOffset + at) & 3) === 0 && (ks.byteOffset & 3) === 0) {
+    const b32 = new Uint32Array(buf.buffer, buf.byteOffset + at, words);
+    const k32 = new Uint32Array(ks.buffer, ks.byteOffset, words);
+    for (let w = 0; w < words; w++) b32[w]! ^= k32[w]!;
+    i = words << 2;
+  }
+  for (; i < len; i++) buf[at + i]! ^= ks[i]!;
 }
