@@ -14,6 +14,7 @@
  * the bar below is about receiving at that rate without loss, not about surviving a flood.
  * A last run repeats the raw blast with immediate mode off on the receiver (the seed fork's
  * micro-batching: the kernel wakes the worker per block or after 5 ms instead of per frame).
+ * A round-trip run measures sequential ping-pong latency with PcapPacketConn on both ends.
  * Loss = sent − received; the receiver also reports kernel drops (pcap_stats) and ring waits.
  * Bars checked (reported, not asserted): ≥ 300 000 frames/s of 1400 B received without loss, and
  * idle CPU of a capturing process < 1 %. All processes share this machine's CPUs, so the sender
@@ -141,6 +142,44 @@ async function childTx(side: Side, target: string, mode: "raw" | "conn", count: 
   process.exit(0);
 }
 
+/** Echo server for the round-trip run: sends every datagram back until killed. */
+async function childEcho(side: Side): Promise<void> {
+  const conn = new PcapPacketConn({ interface: side.ifname, role: "server", port: PORT, ipv4: { ip: side.ip, routerMac: side.routerMac } });
+  conn.onPacket((data, from) => conn.writeTo(data, from));
+  await conn.ready;
+  say({ event: "ready" });
+}
+
+/** Sequential round trips of a 100-byte datagram through PcapPacketConn on both ends. */
+async function childPing(side: Side, target: string, count: number): Promise<void> {
+  const conn = new PcapPacketConn({ interface: side.ifname, role: "client", port: 0, ipv4: { ip: side.ip, routerMac: side.routerMac } });
+  await conn.ready;
+  const rtts: number[] = [];
+  let wake: (() => void) | undefined;
+  conn.onPacket(() => wake?.());
+  const payload = new Uint8Array(100);
+  const to = { ip: target, port: PORT };
+  let lost = 0;
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const got = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 1000);
+      wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      conn.writeTo(payload, to);
+    });
+    if (got) rtts.push((performance.now() - t0) * 1000);
+    else lost++;
+  }
+  await conn.close();
+  rtts.sort((x, y) => x - y);
+  const q = (f: number) => Math.round(rtts[Math.min(rtts.length - 1, Math.floor(f * rtts.length))] ?? NaN);
+  say({ event: "done", p50: q(0.5), p90: q(0.9), p99: q(0.99), lost });
+  process.exit(0);
+}
+
 async function readJson<T>(stream: ReadableStream<Uint8Array>, event: string, timeoutMs: number, buffer: { text: string }): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   const reader = stream.getReader();
@@ -190,6 +229,22 @@ async function run(
   }
 }
 
+async function roundTrips(bed: ReturnType<typeof createBed>, count: number): Promise<{ p50: number; p90: number; p99: number; lost: number }> {
+  const self = join(import.meta.dir, "pcap.ts");
+  const a: Side = { ifname: bed.a.ifname, mac: bed.a.mac, ip: bed.a.ipv4, routerMac: bed.a.routerMac };
+  const b: Side = { ifname: bed.b.ifname, mac: bed.b.mac, ip: bed.b.ipv4, routerMac: bed.b.routerMac };
+  const echo = spawnIn(bed.b.ns, [process.execPath, self, "--child", "echo", JSON.stringify({ side: b })]);
+  let ping: ReturnType<typeof spawnIn> | undefined;
+  try {
+    await readJson(echo.stdout, "ready", 30_000, { text: "" });
+    ping = spawnIn(bed.a.ns, [process.execPath, self, "--child", "ping", JSON.stringify({ side: a, target: b.ip, count })]);
+    return await readJson(ping.stdout, "done", 60_000, { text: "" });
+  } finally {
+    ping?.kill("SIGKILL");
+    echo.kill("SIGKILL");
+  }
+}
+
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 export async function bench(): Promise<void> {
@@ -231,6 +286,8 @@ export async function bench(): Promise<void> {
         `recv  PcapPacketConn (${name.padEnd(14)}) ${fmt(rate).padStart(10)} frames/s   loss ${loss} (${((loss / r.tx.sent) * 100).toFixed(3)} %), kernel drops ${r.rx.kernelDrops}, ring waits ${r.rx.ringWaits}`,
       );
     }
+    const rt = await roundTrips(bed, 2000);
+    console.log(`rtt   PcapPacketConn both ends, 100 B, sequential: p50 ${rt.p50} us, p90 ${rt.p90} us, p99 ${rt.p99} us, lost ${rt.lost}`);
     const idle = Math.max(...runs.map(([, r]) => r.rx.idleCpuPercent));
     console.log(`idle  CPU of a capturing process  ${idle.toFixed(2)} % (bar < 1 %: ${idle < 1 ? "met" : "NOT met"})`);
     const lossless = runs.filter(([, r]) => r.tx.sent === r.rx.received).map(([, r]) => r.rx.received / r.rx.seconds);
@@ -248,6 +305,8 @@ if (import.meta.main) {
   if (flag === "--child" && json) {
     const p = JSON.parse(json) as { side: Side; count: number; target: string; mode: "raw" | "conn"; rate: number; immediate: boolean };
     if (role === "rx") await childRx(p.side, p.count, p.immediate);
+    else if (role === "echo") await childEcho(p.side);
+    else if (role === "ping") await childPing(p.side, p.target, p.count);
     else await childTx(p.side, p.target, p.mode, p.count, p.rate);
   } else {
     await bench();
