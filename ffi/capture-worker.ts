@@ -43,15 +43,6 @@ const scope = globalThis as unknown as WorkerScope;
 const PCAP_ERROR_BREAK = -2;
 /** How long a full-ring wait sleeps before re-checking the stop word (ms). */
 const FULL_WAIT_MS = 50;
-/**
- * Under sustained traffic (batches less than LINGER_WINDOW_MS apart) the worker pauses LINGER_MS
- * after publishing a batch before it reads again. In immediate mode the kernel otherwise wakes the
- * thread for every frame, and those wake-ups, not the copying, are most of the receive cost (on a
- * 2-vCPU VM they also slowed the sender to half). The first frame of a batch is published without
- * delay; later ones wait at most LINGER_MS.
- */
-const LINGER_MS = 0.05;
-const LINGER_WINDOW_MS = 1;
 
 /** Everything native code touches stays reachable from this long-lived object (pitfall 1). */
 interface Ring {
@@ -143,7 +134,6 @@ function run(start: CaptureStart): void {
 
   Atomics.store(ctrl, CTRL.state, WorkerState.running);
   scope.postMessage({ type: "running" });
-  let lastBatch = -Infinity;
   try {
     while (!stopping && Atomics.load(ctrl, CTRL.stop) === 0) {
       const rc = lib.pcap_dispatch(h, batch, cb, null);
@@ -151,11 +141,6 @@ function run(start: CaptureStart): void {
       // 0: a read timeout (macOS, Windows, old libpcap): look at the stop word again.
       if (rc === PCAP_ERROR_BREAK) break;
       if (rc < 0) return fail("pcap_dispatch");
-      if (rc > 0 && rc < batch) {
-        const now = performance.now();
-        if (now - lastBatch < LINGER_WINDOW_MS) Atomics.wait(ctrl, CTRL.stop, 0, LINGER_MS);
-        lastBatch = now;
-      }
     }
   } finally {
     ring.callback.close();
