@@ -136,7 +136,9 @@ export function stackRun(block: "aes" | "null", streams: number, perStream: numb
     });
     const acceptServer = listener.accept().then((kcpServer) => {
       const smuxServer = Session.server(kcpServer, { config: paqetSmuxConfig });
-      smuxServer.onStream((s) =>
+      smuxServer.onStream((s) => {
+        // As a TCP relay would: take payloads in pieces, no reassembly.
+        s.deliverPieces();
         s.setHandlers({
           data(c) {
             got += c.byteLength;
@@ -144,8 +146,8 @@ export function stackRun(block: "aes" | "null", streams: number, perStream: numb
           },
           drain() {},
           close() {},
-        }),
-      );
+        });
+      });
       smuxServer.onClose((err) => {
         if (got < total) fail(err ?? new Error("server smux closed"));
       });

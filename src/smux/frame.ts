@@ -183,14 +183,21 @@ export class FrameDecoder {
   /** The length field as sent (the body may differ: see receiveBodyLength). */
   length = 0;
   sid = 0;
-  /** PSH payload or UPD body; empty for other commands. */
+  /** PSH payload or UPD body; empty for other commands. With `nextPiece`, one piece of a PSH payload. */
   body: Uint8Array = EMPTY;
+  /** `nextPiece` only: `body` is the first piece of its frame (false for later pieces of the same PSH). */
+  firstPiece = true;
+  /** `nextPiece` only: PSH payload bytes still to come after `body`. */
+  bodyLeft = 0;
 
   private chunks: Uint8Array[] = [];
   private head = 0;
   private offset = 0;
   private buffered = 0;
   private bodyNeeded = -1;
+  /** `nextPiece`: payload bytes of the current PSH not yet handed out, and whether none was yet. */
+  private pieceLeft = 0;
+  private pieceFirst = false;
   private failed: SmuxError | undefined;
   private readonly scratch = new Uint8Array(HEADER_SIZE);
 
@@ -213,26 +220,76 @@ export class FrameDecoder {
    */
   next(onHeader?: () => void): boolean {
     if (this.failed) throw this.failed;
-    if (this.bodyNeeded < 0) {
-      if (this.buffered < HEADER_SIZE) return false;
-      const h = this.take(HEADER_SIZE, this.scratch);
-      this.ver = h[OFF_VER]!;
-      this.cmd = h[OFF_CMD]!;
-      this.length = u16le(h, OFF_LEN);
-      this.sid = u32le(h, OFF_SID);
-      onHeader?.();
-      const need = receiveBodyLength(this.localVersion, this.ver, this.cmd, this.length);
-      if (typeof need === "string") {
-        this.failed = new SmuxError("SMUX_INVALID_PROTOCOL", `smux: invalid protocol: ${need}`);
-        this.chunks = [];
-        this.buffered = 0;
-        throw this.failed;
-      }
-      this.bodyNeeded = need;
-    }
+    if (this.bodyNeeded < 0 && !this.parseHeader(onHeader)) return false;
     if (this.buffered < this.bodyNeeded) return false;
     this.body = this.bodyNeeded === 0 ? EMPTY : this.take(this.bodyNeeded);
     this.bodyNeeded = -1;
+    return true;
+  }
+
+  /**
+   * Like `next`, except that a PSH payload is handed out in pieces as its bytes arrive, each a view
+   * of one pushed chunk, so a payload split across transport chunks (a 64 KiB frame over ~50 KCP
+   * segments) is never copied or reassembled. `firstPiece` tells a new frame from a continuation;
+   * `bodyLeft` is what the current PSH still owes. Every other frame comes whole, as from `next`.
+   * Do not mix with `next` on one decoder.
+   */
+  nextPiece(onHeader?: () => void): boolean {
+    if (this.failed) throw this.failed;
+    if (this.pieceLeft === 0) {
+      if (this.bodyNeeded < 0 && !this.parseHeader(onHeader)) return false;
+      if (this.cmd !== Cmd.PSH || this.bodyNeeded === 0) {
+        if (this.buffered < this.bodyNeeded) return false;
+        this.body = this.bodyNeeded === 0 ? EMPTY : this.take(this.bodyNeeded);
+        this.bodyNeeded = -1;
+        this.firstPiece = true;
+        this.bodyLeft = 0;
+        return true;
+      }
+      this.pieceLeft = this.bodyNeeded;
+      this.pieceFirst = true;
+      this.bodyNeeded = -1;
+    }
+    if (this.buffered === 0) return false;
+    const avail = this.chunks[this.head]!.byteLength - this.offset;
+    const n = avail < this.pieceLeft ? avail : this.pieceLeft;
+    this.body = this.take(n);
+    this.pieceLeft -= n;
+    this.bodyLeft = this.pieceLeft;
+    this.firstPiece = this.pieceFirst;
+    this.pieceFirst = false;
+    return true;
+  }
+
+  /** Parses the next header into the fields and sets bodyNeeded; false when fewer than 8 bytes wait. */
+  private parseHeader(onHeader: (() => void) | undefined): boolean {
+    if (this.buffered < HEADER_SIZE) return false;
+    let h: Uint8Array;
+    let at: number;
+    const chunk = this.chunks[this.head]!;
+    if (chunk.byteLength - this.offset > HEADER_SIZE) {
+      // Read in place: the header is inside the head chunk and the chunk goes on after it.
+      h = chunk;
+      at = this.offset;
+      this.offset += HEADER_SIZE;
+      this.buffered -= HEADER_SIZE;
+    } else {
+      h = this.take(HEADER_SIZE, this.scratch);
+      at = 0;
+    }
+    this.ver = h[at + OFF_VER]!;
+    this.cmd = h[at + OFF_CMD]!;
+    this.length = u16le(h, at + OFF_LEN);
+    this.sid = u32le(h, at + OFF_SID);
+    onHeader?.();
+    const need = receiveBodyLength(this.localVersion, this.ver, this.cmd, this.length);
+    if (typeof need === "string") {
+      this.failed = new SmuxError("SMUX_INVALID_PROTOCOL", `smux: invalid protocol: ${need}`);
+      this.chunks = [];
+      this.buffered = 0;
+      throw this.failed;
+    }
+    this.bodyNeeded = need;
     return true;
   }
 
@@ -242,7 +299,7 @@ export class FrameDecoder {
     let avail = chunk.byteLength - this.offset;
     this.buffered -= n;
     if (avail >= n) {
-      const view = chunk.subarray(this.offset, this.offset + n);
+      const view = this.offset === 0 && n === chunk.byteLength ? chunk : chunk.subarray(this.offset, this.offset + n);
       this.offset += n;
       if (this.offset === chunk.byteLength) this.dropHead();
       return view;

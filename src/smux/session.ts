@@ -4,7 +4,9 @@
  *
  * Receive: bytes go through `FrameDecoder` and are handled frame by frame while the receive token
  * bucket (MaxReceiveBuffer) is positive; when it is exhausted the session pauses the transport, as
- * smux's recvLoop stops reading, and resumes once the application has read.
+ * smux's recvLoop stops reading, and resumes once the application has read. A PSH payload reaches
+ * its stream piece by piece as the transport delivers it (views of the transport's chunks, never
+ * reassembled into one buffer); smux would have buffered the same bytes for the same stream.
  *
  * Send: one frame at a time, streams served round-robin, control frames (SYN, UPD) before data
  * (PSH, FIN) within a stream (§8.7). When the transport's `write` returns false, sending waits for
@@ -374,7 +376,7 @@ export class Session implements StreamHost {
           }
           return;
         }
-        if (!this.decoder.next(this.markActive)) break;
+        if (!this.decoder.nextPiece(this.markActive)) break;
         this.handleFrame();
       }
       if (this.recvPaused) {
@@ -396,9 +398,10 @@ export class Session implements StreamHost {
     this.active = true;
   };
 
+  /** One whole frame, or one piece of a PSH payload (the decoder never reassembles them). */
   private handleFrame(): void {
     const d = this.decoder;
-    this.counters.framesIn++;
+    if (d.firstPiece) this.counters.framesIn++;
     switch (d.cmd) {
       case Cmd.NOP:
         return;
@@ -420,7 +423,7 @@ export class Session implements StreamHost {
         const stream = this.streams.get(d.sid);
         if (stream && stream.acceptsData) {
           this.bucket -= n;
-          stream.pushData(d.body);
+          stream.pushData(d.body, d.bodyLeft === 0);
         } else {
           this.counters.discardedBytes += n;
         }

@@ -54,10 +54,21 @@ export class Stream implements Duplex {
   private endDelivered = false;
   private peerFin = false;
 
-  /** Received, not yet consumed. */
+  /** Received, not yet consumed; `recvEnds[i]` marks a chunk that ends its PSH frame. */
   private recv: Uint8Array[] = [];
+  private recvEnds: boolean[] = [];
   private recvHead = 0;
   private recvBytes = 0;
+  /**
+   * Bytes consumed from a PSH frame whose last piece is not consumed yet. Consumption is reported
+   * (tokens, UPD) per whole frame, as Go smux's reader takes a frame's buffer at once, so a frame
+   * that arrives in pieces sends the same UPDs as one that arrives whole.
+   */
+  private unreported = 0;
+  /** Whole-frame delivery: pieces of the PSH frame still arriving. */
+  private partial: Uint8Array[] = [];
+  private partialBytes = 0;
+  private wantPieces = false;
 
   /** Written by the application, not yet framed; `sendOffset` is how much of the head chunk went out. */
   private send: Uint8Array[] = [];
@@ -171,20 +182,20 @@ export class Stream implements Duplex {
     }
     const head = this.recv[this.recvHead]!;
     let out: Uint8Array;
-    if (head.byteLength <= max) {
-      out = head;
-      this.recv[this.recvHead] = EMPTY;
-      this.recvHead++;
-      if (this.recvHead === this.recv.length) {
-        this.recv.length = 0;
-        this.recvHead = 0;
-      }
-    } else {
+    if (head.byteLength > max) {
       out = head.subarray(0, max);
       this.recv[this.recvHead] = head.subarray(max);
+    } else if (head.byteLength === max || this.recvEnds[this.recvHead] || this.recvHead + 1 === this.recv.length) {
+      out = head;
+      this.shiftRecv();
+    } else {
+      out = this.gatherFrame(max);
     }
     this.recvBytes -= out.byteLength;
-    this.consumed(out.byteLength);
+    // A pull read reports what it took at once, as Go smux's Read does.
+    const n = this.unreported + out.byteLength;
+    this.unreported = 0;
+    this.consumed(n);
     return out;
   }
 
@@ -213,15 +224,35 @@ export class Stream implements Duplex {
     return this._state === StreamState.Open || this._state === StreamState.PeerClosed;
   }
 
-  /** A PSH payload for this stream (the session already took the tokens). */
-  pushData(payload: Uint8Array): void {
+  /**
+   * A PSH payload, or one piece of it (`frameEnd` false for all but the last), for this stream; the
+   * session already took the tokens.
+   */
+  pushData(payload: Uint8Array, frameEnd = true): void {
+    if ((!frameEnd && !this.wantPieces) || this.partialBytes > 0) {
+      this.partial.push(payload);
+      this.partialBytes += payload.byteLength;
+      if (!frameEnd) return;
+      payload = this.assemble();
+    }
     if (this.handlers && !this.paused && this.recvBytes === 0 && !this.delivering) {
-      this.consumed(payload.byteLength);
+      this.consumedPiece(payload.byteLength, frameEnd);
       this.handlers.data(payload);
       return;
     }
     this.recv.push(payload);
+    this.recvEnds.push(frameEnd);
     this.recvBytes += payload.byteLength;
+  }
+
+  /**
+   * Lets `data` receive a PSH payload in pieces, as the transport delivers them, instead of whole:
+   * for byte-stream consumers (TCP relays), it spares reassembling each payload that spans
+   * several KCP segments. By default every `data` call is exactly one PSH payload, as Go smux's
+   * Read returns one frame's buffer at a time; datagram relays (UDP over a stream) rely on that.
+   */
+  deliverPieces(): void {
+    this.wantPieces = true;
   }
 
   /** The peer's FIN. */
@@ -328,6 +359,71 @@ export class Stream implements Duplex {
 
   // ---- internals ----
 
+  /**
+   * Up to `max` bytes of the frame whose pieces head the receive queue, copied into one buffer: a
+   * pull read returns what Go's Read would, one frame's buffer at a time, however it arrived.
+   */
+  private gatherFrame(max: number): Uint8Array {
+    let want = 0;
+    for (let i = this.recvHead; i < this.recv.length && want < max; i++) {
+      want += this.recv[i]!.byteLength;
+      if (this.recvEnds[i]) break;
+    }
+    if (want > max) want = max;
+    const out = new Uint8Array(want);
+    let filled = 0;
+    while (filled < want) {
+      const chunk = this.recv[this.recvHead]!;
+      const k = Math.min(chunk.byteLength, want - filled);
+      out.set(k === chunk.byteLength ? chunk : chunk.subarray(0, k), filled);
+      filled += k;
+      if (k === chunk.byteLength) this.shiftRecv();
+      else this.recv[this.recvHead] = chunk.subarray(k);
+    }
+    return out;
+  }
+
+  /** The collected pieces of one PSH payload as one buffer. */
+  private assemble(): Uint8Array {
+    const parts = this.partial;
+    let out: Uint8Array;
+    if (parts.length === 1) out = parts[0]!;
+    else {
+      out = new Uint8Array(this.partialBytes);
+      let off = 0;
+      for (const p of parts) {
+        out.set(p, off);
+        off += p.byteLength;
+      }
+    }
+    this.partial = [];
+    this.partialBytes = 0;
+    return out;
+  }
+
+  /** Removes the head of the receive queue; returns whether it ended its frame. */
+  private shiftRecv(): boolean {
+    const end = this.recvEnds[this.recvHead]!;
+    this.recv[this.recvHead] = EMPTY;
+    this.recvHead++;
+    if (this.recvHead === this.recv.length) {
+      this.recv.length = 0;
+      this.recvEnds.length = 0;
+      this.recvHead = 0;
+    }
+    return end;
+  }
+
+  private consumedPiece(n: number, frameEnd: boolean): void {
+    if (!frameEnd) {
+      this.unreported += n;
+      return;
+    }
+    const total = this.unreported + n;
+    this.unreported = 0;
+    this.consumed(total);
+  }
+
   /** The application consumed `n` bytes: return tokens and, on v2, send UPD by smux's rule. */
   private consumed(n: number): void {
     if (n === 0) return;
@@ -360,8 +456,13 @@ export class Stream implements Duplex {
   }
 
   private discardReceived(): void {
-    if (this.recvBytes > 0) this.host.returnTokens(this.recvBytes);
+    const held = this.recvBytes + this.unreported + this.partialBytes;
+    if (held > 0) this.host.returnTokens(held);
+    this.unreported = 0;
+    this.partial = [];
+    this.partialBytes = 0;
     this.recv = [];
+    this.recvEnds = [];
     this.recvHead = 0;
     this.recvBytes = 0;
   }
@@ -381,14 +482,9 @@ export class Stream implements Duplex {
     try {
       while (this.handlers && !this.paused && this.recvBytes > 0 && this.acceptsData) {
         const chunk = this.recv[this.recvHead]!;
-        this.recv[this.recvHead] = EMPTY;
-        this.recvHead++;
-        if (this.recvHead === this.recv.length) {
-          this.recv.length = 0;
-          this.recvHead = 0;
-        }
+        const end = this.shiftRecv();
         this.recvBytes -= chunk.byteLength;
-        this.consumed(chunk.byteLength);
+        this.consumedPiece(chunk.byteLength, end);
         this.handlers.data(chunk);
       }
     } finally {
