@@ -35,6 +35,8 @@ const SETTLE_MS = 1000;
 const IDLE_MS = 3000;
 const QUIET_MS = 500;
 const BAR_RATE = 300_000;
+/** Receiver kernel buffer: the server default (8 MiB) unless PAQET_BENCH_PCAP_SOCKBUF (bytes) says otherwise. */
+const SOCKBUF = Number(process.env.PAQET_BENCH_PCAP_SOCKBUF ?? 8 * 1024 * 1024);
 
 interface Side {
   ifname: string;
@@ -64,6 +66,7 @@ async function childRx(side: Side, expected: number, immediate: boolean): Promis
     port: PORT,
     ipv4: { ip: side.ip, routerMac: side.routerMac },
     immediate,
+    sockbuf: SOCKBUF,
   });
   let received = 0;
   let first = 0;
@@ -270,7 +273,7 @@ export async function bench(): Promise<void> {
     const connTx = conn.tx.sent / conn.tx.seconds;
     const paced = rawTx > BAR_RATE * 1.05 ? await run("raw", count, bed, BAR_RATE) : undefined;
     const batched = await run("raw", count, bed, 0, false);
-    console.log(`frames of ${FRAME} B, ${fmt(count)} per run, veth between two namespaces, receiver sockbuf 8 MiB (server default), port dropped at raw PREROUTING after capture`);
+    console.log(`frames of ${FRAME} B, ${fmt(count)} per run, veth between two namespaces, receiver sockbuf ${SOCKBUF / 1048576} MiB (server default 8), port dropped at raw PREROUTING after capture`);
     console.log(`send  raw pcap_sendpacket      ${fmt(rawTx).padStart(10)} frames/s`);
     console.log(`send  PcapPacketConn.writeTo   ${fmt(connTx).padStart(10)} frames/s   ratio ${(connTx / rawTx).toFixed(2)}`);
     const runs: [string, { rx: RxResult; tx: TxResult }][] = [
