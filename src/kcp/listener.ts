@@ -68,6 +68,10 @@ export class KcpListener implements AsyncIterable<KcpSession> {
     internalErrors: 0,
   };
   private readonly sessions = new Map<string, KcpSession>();
+  /** The session of the last datagram's sender: a bulk transfer finds it without building a key. */
+  private lastIp = "";
+  private lastPort = -1;
+  private lastSession: KcpSession | undefined;
   private backlog: KcpSession[] = [];
   private waiters: { resolve: (s: KcpSession) => void; reject: (e: Error) => void }[] = [];
   private isClosed = false;
@@ -120,6 +124,7 @@ export class KcpListener implements AsyncIterable<KcpSession> {
     this.conn.onPacket(() => {});
     for (const s of [...this.sessions.values()]) s.close();
     this.sessions.clear();
+    this.lastSession = undefined;
     this.backlog = [];
     const err = new KcpError("KCP_CLOSED", "KCP listener is closed");
     for (const w of this.waiters.splice(0)) w.reject(err);
@@ -165,10 +170,18 @@ export class KcpListener implements AsyncIterable<KcpSession> {
       sn = readU32(inner, SEG_SN);
     }
 
+    const last = this.lastSession;
+    if (last && from.port === this.lastPort && from.ip === this.lastIp && !last.closed && (conv === undefined || conv === last.conv)) {
+      last.feed(inner);
+      return;
+    }
     const key = addrKey(from);
     const existing = this.sessions.get(key);
     if (existing) {
       if (conv === undefined || conv === existing.conv) {
+        this.lastIp = from.ip;
+        this.lastPort = from.port;
+        this.lastSession = existing;
         existing.feed(inner);
         return;
       }
@@ -204,6 +217,9 @@ export class KcpListener implements AsyncIterable<KcpSession> {
       },
     });
     this.sessions.set(key, session);
+    this.lastIp = from.ip;
+    this.lastPort = from.port;
+    this.lastSession = session;
     this.stats.sessionsCreated++;
     session.feed(inner);
     const waiter = this.waiters.shift();
