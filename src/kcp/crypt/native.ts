@@ -3,9 +3,11 @@
  *
  * Decryption never needs a cipher object per datagram: every CFB keystream block is E(previous
  * ciphertext block), all known up front, so one reused ECB object encrypts C[0..n−bs) in a
- * single call (E(IV), the first block's keystream, is computed once), and the XOR runs in place. Encryption is sequential; where Bun has the CFB mode itself (aes-128/256-cfb) a
- * fresh CFB object per datagram is fastest, then a TypeScript block function when there is one
- * (blowfish), otherwise the reused ECB object runs block by block (one native call per block).
+ * single call (E(IV), the first block's keystream, is computed once), and the XOR runs in place.
+ * Encryption is sequential; where Bun has the CFB mode itself (aes-128/256-cfb) one long-lived CFB
+ * object is re-pointed at the IV before each datagram (chainedCfbEncrypt), then a TypeScript block
+ * function when there is one (blowfish), otherwise the reused ECB object runs block by block (one
+ * native call per block).
  */
 import { createCipheriv, type Cipheriv } from "node:crypto";
 import { cfbCipher, KCP_IV, type BlockEncrypt, type DatagramCipher } from "./cfb.ts";
@@ -42,7 +44,7 @@ export function nativeCfbCipher(spec: NativeSpec, key: Uint8Array, tsEncrypt?: B
 
   const cfb = spec.cfb;
   let encrypt: (buf: Uint8Array) => Uint8Array = encryptByBlocks;
-  if (cfb !== undefined) encrypt = (buf) => createCipheriv(cfb, key, iv).update(buf);
+  if (cfb !== undefined) encrypt = chainedCfbEncrypt(createCipheriv(cfb, key, iv), ecb, iv);
   else if (tsEncrypt !== undefined) encrypt = cfbCipher(tsEncrypt).encrypt;
   // The first keystream block is always E(IV): computed once.
   const ivKeystream = Uint8Array.from(ecb.update(iv));
@@ -63,6 +65,48 @@ export function nativeCfbCipher(spec: NativeSpec, key: Uint8Array, tsEncrypt?: B
     },
   };
 }
+
+/**
+ * kcp-CFB encryption on ONE long-lived native CFB object instead of a new one per datagram (a
+ * node:crypto Cipheriv is a stream object; creating one per packet costs allocation and GC).
+ *
+ * Each datagram is fed padded to whole blocks, so afterwards the CFB register holds the last
+ * ciphertext block L (the padding's ciphertext is discarded). To restart the chain at the fixed IV,
+ * the next call is prefixed with the block R = IV xor E(L): its ciphertext is R xor E(L) = IV, which
+ * leaves IV in the register, and the datagram that follows is encrypted exactly as from a fresh
+ * object. E(L) costs one 16-byte call on the shared ECB object.
+ */
+function chainedCfbEncrypt(cfb: Cipheriv, ecb: Cipheriv, iv: Uint8Array): (buf: Uint8Array) => Uint8Array {
+  const bs = iv.length;
+  let input = new Uint8Array(INITIAL_INPUT);
+  const last = new Uint8Array(bs);
+  let atIv = true;
+  return (buf) => {
+    const n = buf.length;
+    if (n === 0) return buf;
+    const padded = Math.ceil(n / bs) * bs;
+    if (input.length < bs + padded) input = new Uint8Array(bs + padded);
+    input.set(buf, bs);
+    let out: Uint8Array;
+    let start: number;
+    if (atIv) {
+      atIv = false;
+      out = cfb.update(input.subarray(bs, bs + padded));
+      start = 0;
+    } else {
+      const e = ecb.update(last);
+      for (let j = 0; j < bs; j++) input[j] = iv[j]! ^ e[j]!;
+      out = cfb.update(input.subarray(0, bs + padded));
+      start = bs;
+    }
+    const tail = start + padded - bs;
+    for (let j = 0; j < bs; j++) last[j] = out[tail + j]!;
+    return out.subarray(start, start + n);
+  };
+}
+
+/** The chained encryptor's input buffer; grows once for larger datagrams. */
+const INITIAL_INPUT = 2048;
 
 /** buf[at + i] ^= ks[i] for i < len; 32 bits at a time when both sides are 4-byte aligned. */
 function xorInto(buf: Uint8Array, at: number, ks: Uint8Array, len: number): void {
