@@ -95,8 +95,9 @@ export interface PcapConnStats {
   readonly sent: number;
   readonly sentBytes: number;
   readonly sendErrors: number;
-  /** Datagrams handed to the handler. */
+  /** Datagrams handed to the handler, and their payload bytes. */
   readonly received: number;
+  readonly receivedBytes: number;
   /** Datagrams that arrived while no handler was installed. */
   readonly unhandled: number;
   readonly frames: Readonly<FrameStats>;
@@ -129,7 +130,9 @@ export class PcapPacketConn implements PacketConn {
   private sentBytes = 0;
   private sendErrors = 0;
   private received = 0;
+  private receivedBytes = 0;
   private unhandled = 0;
+  private closeHooks: (() => void)[] = [];
   private readonly handlerLog = new RateLimitedLog((m) => log.warn(m));
 
   /**
@@ -259,11 +262,22 @@ export class PcapPacketConn implements PacketConn {
     return this.closed;
   }
 
+  /**
+   * Runs `hook` once when the conn closes, however it closes (close(), or the capture failing),
+   * before the handles are released; at once when it is closed already. For bookkeeping such as
+   * taking final stats.
+   */
+  onClose(hook: () => void): void {
+    if (this.closed) hook();
+    else this.closeHooks.push(hook);
+  }
+
   /** Stops receiving at once; the returned promise resolves when libpcap has released both handles. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
     this.handler = undefined;
+    for (const hook of this.closeHooks.splice(0)) hook();
     this.sendHandle.close();
     this.closing = this.capture.close();
     return this.closing;
@@ -285,6 +299,7 @@ export class PcapPacketConn implements PacketConn {
       sentBytes: this.sentBytes,
       sendErrors: this.sendErrors,
       received: this.received,
+      receivedBytes: this.receivedBytes,
       unhandled: this.unhandled,
       frames: { ...this.frameStats },
       capture: this.capture.stats(),
@@ -309,6 +324,7 @@ export class PcapPacketConn implements PacketConn {
       return;
     }
     this.received++;
+    this.receivedBytes += f.payload.length;
     h(f.payload, this.stableAddr(f.src));
   };
 
