@@ -6,7 +6,7 @@ import { lookup } from "node:dns/promises";
 import { PaqetClient, type ClientOptions } from "../client/index.ts";
 import type { PaqetConfig } from "../conf/index.ts";
 import { errorMessage } from "../lib/errors.ts";
-import { provide } from "../lib/metrics.ts";
+import { provideAll } from "../lib/metrics.ts";
 import { PcapPacketConn } from "../socket/pcap.ts";
 import type { PacketAddr } from "../socket/types.ts";
 import type { TunnelOptions } from "../tunnel/index.ts";
@@ -38,7 +38,7 @@ export async function clientFromConfig(
     server,
     openPacket: async () => {
       const conn = new PcapPacketConn(pcapOptions(config));
-      providePcap(conn);
+      providePcap(conn, tunnel.guard !== undefined);
       await conn.ready;
       return conn;
     },
@@ -46,9 +46,22 @@ export async function clientFromConfig(
   });
 }
 
-/** libpcap's counters of `conn` for the status endpoint (a closed conn keeps its last values). */
-export function providePcap(conn: PcapPacketConn): void {
-  provide("pcapReceived", () => conn.stats().capture.frames);
-  provide("pcapDropped", () => conn.stats().capture.kernelDrops);
-  provide("pcapIfDropped", () => conn.stats().capture.ifDrops);
+/**
+ * The raw socket's counters behind the status endpoint while `conn` is open (its last figures
+ * stay counted after it closes): sends, libpcap and ring figures, and, unless a guard sits on top
+ * (which then counts what reaches KCP, guard.ts), the datagrams handed up.
+ */
+export function providePcap(conn: PcapPacketConn, guarded: boolean): void {
+  const off = provideAll({
+    rawUpPackets: () => conn.stats().sent,
+    rawUpBytes: () => conn.stats().sentBytes,
+    rawUpDrops: () => conn.stats().sendErrors,
+    rawDownPackets: guarded ? undefined : () => conn.stats().received,
+    rawDownBytes: guarded ? undefined : () => conn.stats().receivedBytes,
+    ringWaits: () => conn.stats().capture.ringWaits,
+    pcapReceived: () => conn.stats().capture.frames,
+    pcapDropped: () => conn.stats().capture.kernelDrops,
+    pcapIfDropped: () => conn.stats().capture.ifDrops,
+  });
+  conn.onClose(off);
 }

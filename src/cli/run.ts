@@ -12,7 +12,7 @@ import type { PaqetClient } from "../client/index.ts";
 import type { PaqetConfig } from "../conf/index.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { logger, setLogLevel } from "../lib/log.ts";
-import { keyId, registerConfig } from "../lib/metrics.ts";
+import { keyId, provideAll, registerConfig } from "../lib/metrics.ts";
 import { startStatusServer, type StatusServer } from "../lib/status-server.ts";
 import { TcpForward } from "../forward/tcp.ts";
 import { UdpForward } from "../forward/udp.ts";
@@ -58,6 +58,20 @@ function startStatus(config: PaqetConfig): StatusServer | undefined {
   }
   log.info(`status endpoint on ${r.server.url}`);
   return r.server;
+}
+
+/**
+ * The one PacketCrypt every session of this process shares, behind the drop counters: a CRC
+ * mismatch is a crc drop; a datagram too short for the crypto header, or (aes-128-gcm, which has
+ * no CRC) a failed tag, is a decrypt drop.
+ */
+function provideCrypt(config: PaqetConfig, tunnel: TunnelOptions): void {
+  const s = tunnel.crypt.stats;
+  const aead = config.transport.kcp.block === "aes-128-gcm";
+  provideAll({
+    crcDrops: () => (aead ? 0 : s.checksumFailures),
+    decryptDrops: () => s.malformed + (aead ? s.checksumFailures : 0),
+  });
 }
 
 interface Closable {
@@ -118,7 +132,7 @@ async function runServer(config: PaqetConfig, tunnel: TunnelOptions, stopped: Pr
   let raw: PcapPacketConn;
   try {
     raw = new PcapPacketConn(pcapOptions(config));
-    providePcap(raw);
+    providePcap(raw, tunnel.guard !== undefined);
     await raw.ready;
   } catch (err) {
     log.error(`could not start KCP listener: ${firstLine(err)}`);
@@ -168,6 +182,7 @@ export async function runFromConfig(path: string): Promise<number> {
     conns: config.role === "client" ? config.transport.conn : undefined,
     key_id: keyId(config.transport.kcp.key),
   });
+  provideCrypt(config, tunnel);
   const stopped = untilSignal();
   const status = startStatus(config);
   if (config.role === "client") await runClient(config, tunnel, stopped);

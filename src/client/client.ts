@@ -18,7 +18,8 @@
 import type { Duplex } from "../lib/duplex.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { logger, RateLimitedLog } from "../lib/log.ts";
-import { provide, recordPing } from "../lib/metrics.ts";
+import { provide, provideRetransmits, recordPing } from "../lib/metrics.ts";
+import { isGuardPacketConn, provideGuardMetrics } from "../socket/guard.ts";
 import type { PacketAddr, PacketConn } from "../socket/types.ts";
 import {
   closePacket,
@@ -141,6 +142,8 @@ class Slot {
   state: SlotState = SlotState.Idle;
   raw: PacketConn | undefined;
   transport: PacketConn | undefined;
+  /** Removes the status sources of `transport` (its guard's counters). */
+  unprovide: (() => void) | undefined;
   conn: TunnelConn | undefined;
   backoffMs: number;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -228,12 +231,14 @@ export class PaqetClient implements TunnelClient {
     this.started = true;
     try {
       for (const slot of this.slots) {
-        slot.raw = await this.options.openPacket(slot.index);
-        slot.transport = transportPacketConn(slot.raw, this.options.tunnel);
+        this.attach(slot, await this.options.openPacket(slot.index));
         if (this.closed) throw new TunnelError("TUN_CLOSED", "client was shut down while starting");
       }
     } catch (err) {
-      for (const slot of this.slots) if (slot.raw) closePacket(slot.raw);
+      for (const slot of this.slots) {
+        slot.unprovide?.();
+        if (slot.raw) closePacket(slot.raw);
+      }
       this.shutdown.abort(new TunnelError("TUN_CLOSED", "client failed to start"));
       throw err;
     }
@@ -264,6 +269,8 @@ export class PaqetClient implements TunnelClient {
       transition(slot, SlotState.Closed);
       slot.conn?.close();
       slot.conn = undefined;
+      slot.unprovide?.();
+      slot.unprovide = undefined;
       if (slot.raw && !slot.raw.isClosed) {
         const r = slot.raw.close() as unknown;
         if (r instanceof Promise) pending.push(r.catch(() => {}));
@@ -291,10 +298,10 @@ export class PaqetClient implements TunnelClient {
           closePacket(raw);
           return;
         }
-        slot.raw = raw;
-        slot.transport = transportPacketConn(raw, this.options.tunnel);
+        this.attach(slot, raw);
       }
       conn = TunnelConn.dial(slot.transport!, this.options.server, this.options.tunnel);
+      conn.onClose(provideRetransmits(conn.kcp.core.stats));
       slot.conn = conn;
       slot.rttMs = await pingConn(conn, this.timings.verifyTimeoutMs, this.shutdown.signal);
       sendTcpf(conn, this.options.tunnel.remoteFlags);
@@ -327,6 +334,14 @@ export class PaqetClient implements TunnelClient {
     });
     this.armHealth(slot);
     this.wakeWaiters();
+  }
+
+  /** Gives `slot` its raw socket and the transport over it; a guard's counters feed the status endpoint. */
+  private attach(slot: Slot, raw: PacketConn): void {
+    slot.unprovide?.();
+    slot.raw = raw;
+    slot.transport = transportPacketConn(raw, this.options.tunnel);
+    slot.unprovide = isGuardPacketConn(slot.transport) ? provideGuardMetrics(slot.transport.stats) : undefined;
   }
 
   private get serverText(): string {

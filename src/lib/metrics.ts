@@ -11,6 +11,8 @@
  * - `metrics.rawUpPackets++`, `metrics.tcpUpBytes += n`: counters, bumped in place.
  * - `const off = provide("streams", () => this.streams.size)`: a value read only when asked; call
  *   `off()` on close. Several sources of one key are summed (one per listener or pcap handle).
+ *   Any counter may have sources too (`provide("guardDrops", () => guard.stats.drops)`): a layer
+ *   that already counts in its own stats object is read from there, at no cost per packet.
  * - `registerConfig({ role, interface, ... })`: what `run` is serving, for the snapshot's `config`.
  * - `limitRefused(kind, peer)` (limits-log.ts): a server limit refused someone; counts and logs.
  * - `startStatusServer({ addr })` (status-server.ts): serves it all on loopback.
@@ -141,8 +143,10 @@ const REFUSAL_LABEL: Partial<Record<CounterKey, string>> = {
 // ---------------------------------------------------------------------------------------------
 // Providers: values a layer already knows, read only when a snapshot is taken.
 
-/** Gauges (current values) and kernel counters that are pulled instead of pushed. */
+/** Gauges (current values) and kernel counters that exist only as providers. */
 export type ProvidedKey = "sessions" | "streams" | "pcapReceived" | "pcapDropped" | "pcapIfDropped";
+/** Anything a provider may back: the provided keys, and every counter (added to its pushed value). */
+export type SourceKey = ProvidedKey | CounterKey;
 
 const PROVIDED_HELP: Record<ProvidedKey, { help: string; counter: boolean }> = {
   sessions: { help: "Live accepted KCP sessions (server).", counter: false },
@@ -153,38 +157,77 @@ const PROVIDED_HELP: Record<ProvidedKey, { help: string; counter: boolean }> = {
 };
 const PROVIDED_KEYS = Object.keys(PROVIDED_HELP) as ProvidedKey[];
 
-const providers: Record<ProvidedKey, Set<() => number>> = {
-  sessions: new Set(),
-  streams: new Set(),
-  pcapReceived: new Set(),
-  pcapDropped: new Set(),
-  pcapIfDropped: new Set(),
-};
+const providers = new Map<SourceKey, Set<() => number>>();
+/** What sources of a counter read when they were removed, so a counter never goes back down. */
+const retired = new Map<SourceKey, number>();
+
+function readSource(read: () => number): number {
+  let v: number;
+  try {
+    v = read();
+  } catch {
+    return 0;
+  }
+  return Number.isFinite(v) ? v : 0;
+}
 
 /**
  * Registers `read` as a source of `key`; the snapshot sums all sources of a key (one per
- * listener, per pcap handle, ...). Returns the function that unregisters it; call it on close.
- * A source that throws or returns a non-finite number is skipped for that snapshot.
+ * listener, per pcap handle, per KCP session, ...), and for a counter adds the pushed value of
+ * `metrics`. Returns the function that unregisters it; call it on close. Removing a source of
+ * a counter reads it one last time and keeps that figure, so counters stay monotonic while their
+ * sources come and go; a gauge's source simply stops counting. A source that throws or returns
+ * a non-finite number counts as 0 for that snapshot.
  */
-export function provide(key: ProvidedKey, read: () => number): () => void {
-  const set = providers[key];
+export function provide(key: SourceKey, read: () => number): () => void {
+  let set = providers.get(key);
+  if (set === undefined) {
+    set = new Set();
+    providers.set(key, set);
+  }
   set.add(read);
+  const owner = set;
   return () => {
-    set.delete(read);
+    if (!owner.delete(read)) return;
+    if (key === "sessions" || key === "streams") return;
+    retired.set(key, (retired.get(key) ?? 0) + readSource(read));
   };
 }
 
-function readProvided(key: ProvidedKey): number {
-  let sum = 0;
-  for (const read of providers[key]) {
-    let v: number;
-    try {
-      v = read();
-    } catch {
-      continue;
-    }
-    if (Number.isFinite(v)) sum += v;
+/** `provide` for several keys at once (e.g. every counter of one stats object); one function removes them all. */
+export function provideAll(sources: Partial<Record<SourceKey, () => number>>): () => void {
+  const offs: (() => void)[] = [];
+  for (const [key, read] of Object.entries(sources)) {
+    if (read !== undefined) offs.push(provide(key as SourceKey, read));
   }
+  return () => {
+    for (const off of offs.splice(0)) off();
+  };
+}
+
+/** The retransmission counters of one KCP session (the shape of kcp's core stats). */
+export interface RetransmitStats {
+  readonly lostSegs: number;
+  readonly fastRetransSegs: number;
+  readonly earlyRetransSegs: number;
+}
+
+/**
+ * Backs kcp_retransmits (kcp-go's RetransSegs: timeout + fast + early) and kcp_fast_retransmits
+ * (the ones duplicate ACKs triggered: fast + early) with one session's stats, until the returned
+ * function is called when the session ends.
+ */
+export function provideRetransmits(s: RetransmitStats): () => void {
+  return provideAll({
+    kcpRetransmits: () => s.lostSegs + s.fastRetransSegs + s.earlyRetransSegs,
+    kcpFastRetransmits: () => s.fastRetransSegs + s.earlyRetransSegs,
+  });
+}
+
+function readProvided(key: SourceKey): number {
+  let sum = retired.get(key) ?? 0;
+  const set = providers.get(key);
+  if (set !== undefined) for (const read of set) sum += readSource(read);
   return sum;
 }
 
@@ -229,7 +272,8 @@ export function keyId(key: string): string {
 /** Zeroes every counter, drops providers and config, and restarts the uptime clock (tests). */
 export function resetMetrics(): void {
   Object.assign(metrics, new Counters());
-  for (const key of PROVIDED_KEYS) providers[key].clear();
+  providers.clear();
+  retired.clear();
   configSummary = {};
   startedAt = Date.now();
 }
@@ -311,7 +355,7 @@ export function snapshot(m: Counters = metrics, nowMs: number = Date.now()): Sta
     streams: readProvided("streams"),
   };
   for (const key of COUNTER_KEYS) {
-    out[snakeCase(key)] = m[key];
+    out[snakeCase(key)] = m[key] + readProvided(key);
     if (key === "rawDownBytes") {
       if (m.rawLastUpAt > 0) out.raw_last_up_at = formatRfc3339(m.rawLastUpAt);
       if (m.rawLastDownAt > 0) out.raw_last_down_at = formatRfc3339(m.rawLastDownAt);

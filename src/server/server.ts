@@ -12,11 +12,12 @@ import type { Socket as UdpSocket } from "node:dgram";
 import { errorMessage } from "../lib/errors.ts";
 import { limitRefused } from "../lib/limits-log.ts";
 import { logger, RateLimitedLog } from "../lib/log.ts";
-import { metrics, provide } from "../lib/metrics.ts";
+import { metrics, provide, provideRetransmits } from "../lib/metrics.ts";
 import { Pipe } from "../lib/pipe.ts";
 import { connectTcp } from "../lib/tcp-duplex.ts";
 import { createFec, KcpListener, listen, type KcpSession } from "../kcp/index.ts";
 import type { Stream } from "../smux/index.ts";
+import { isGuardPacketConn, provideGuardMetrics } from "../socket/guard.ts";
 import { addrKey, type PacketAddr, type PacketConn } from "../socket/types.ts";
 import {
   encodeMessage,
@@ -161,6 +162,7 @@ export class TunnelServer {
       provide("sessions", () => this.sessions.size),
       provide("streams", () => this.totalStreams),
     );
+    if (isGuardPacketConn(this.transport)) this.unprovide.push(provideGuardMetrics(this.transport.stats));
     void this.acceptLoop(this.listener);
     log.info(`server listening for packets on :${this.options.listenPort ?? this.raw.localAddr.port}`);
   }
@@ -243,7 +245,9 @@ export class TunnelServer {
     this.sessions.add(session);
     this.stats.sessionsAccepted++;
     log.info(`accepted new connection from ${peer} (local: <nil>)`);
+    const unprovide = provideRetransmits(kcp.core.stats);
     conn.onClose((err) => {
+      unprovide();
       this.sessions.delete(session);
       this.clearFlags(session);
       log.debug(`connection from ${peer} closed${err ? `: ${err.message}` : ""}`);

@@ -13,6 +13,7 @@
  * and puts the same bytes on the wire (§1.6).
  */
 import { createHmac, pbkdf2Sync } from "node:crypto";
+import { provideAll } from "../lib/metrics.ts";
 import type { PacketAddr, PacketConn, PacketHandler } from "./types.ts";
 
 export const GUARD_HEADER_BYTES = 12;
@@ -52,10 +53,13 @@ export interface GuardOptions {
 export interface GuardStats {
   /** Datagrams (or coalesced parts) that passed and went up. */
   pass: number;
+  /** Their bytes, 12 per datagram for the guard header included (the fork's raw_down_bytes). */
+  passBytes: number;
   /** Payloads dropped for length, magic or cookie. */
   drops: number;
-  /** Stripped datagrams over `maxDatagram`. */
+  /** Stripped datagrams over `maxDatagram`, and their bytes with the header. */
   oversizeDrops: number;
+  oversizeDropBytes: number;
   coalescedFrames: number;
   coalescedParts: number;
 }
@@ -99,13 +103,44 @@ function checkOptions(opts: GuardOptions): { magic: Uint8Array; window: number; 
   return { magic, window, skew };
 }
 
+/** True for the wrapper `guardPacketConn` returns. */
+export function isGuardPacketConn(conn: PacketConn): conn is GuardPacketConn {
+  return conn instanceof Guard;
+}
+
+/**
+ * Backs the status counters with `stats` (seed-fork §3.3): guard pass/drops, and, since the guard
+ * is what hands datagrams to KCP, raw_down packets and bytes, oversize drops and GRO splits.
+ * Returns the function that removes them (the last figures stay counted).
+ */
+export function provideGuardMetrics(stats: Readonly<GuardStats>): () => void {
+  return provideAll({
+    guardPass: () => stats.pass,
+    guardDrops: () => stats.drops,
+    rawDownPackets: () => stats.pass,
+    rawDownBytes: () => stats.passBytes,
+    rawDownOversizeDrops: () => stats.oversizeDrops,
+    rawDownOversizeDropBytes: () => stats.oversizeDropBytes,
+    rawDownCoalescedFrames: () => stats.coalescedFrames,
+    rawDownCoalescedParts: () => stats.coalescedParts,
+  });
+}
+
 /** Wraps `inner` so every datagram sent gets the guard header and every one received must carry it. */
 export function guardPacketConn(inner: PacketConn, opts: GuardOptions): GuardPacketConn {
   return new Guard(inner, opts);
 }
 
 class Guard implements GuardPacketConn {
-  readonly stats: GuardStats = { pass: 0, drops: 0, oversizeDrops: 0, coalescedFrames: 0, coalescedParts: 0 };
+  readonly stats: GuardStats = {
+    pass: 0,
+    passBytes: 0,
+    drops: 0,
+    oversizeDrops: 0,
+    oversizeDropBytes: 0,
+    coalescedFrames: 0,
+    coalescedParts: 0,
+  };
   private readonly key: Uint8Array;
   private readonly magic: Uint8Array;
   private readonly windowMs: number;
@@ -190,9 +225,11 @@ class Guard implements GuardPacketConn {
   private deliver(part: Uint8Array, from: PacketAddr): void {
     if (part.length > this.maxDatagram) {
       this.stats.oversizeDrops++;
+      this.stats.oversizeDropBytes += part.length + GUARD_HEADER_BYTES;
       return;
     }
     this.stats.pass++;
+    this.stats.passBytes += part.length + GUARD_HEADER_BYTES;
     this.handler?.(part, from);
   }
 
