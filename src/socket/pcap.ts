@@ -98,6 +98,9 @@ export interface PcapConnStats {
   /** Datagrams handed to the handler, and their payload bytes. */
   readonly received: number;
   readonly receivedBytes: number;
+  /** Epoch ms of a sampled send and receive (the first, then every 64th); 0 = never. */
+  readonly lastSentAt: number;
+  readonly lastReceivedAt: number;
   /** Datagrams that arrived while no handler was installed. */
   readonly unhandled: number;
   readonly frames: Readonly<FrameStats>;
@@ -131,6 +134,8 @@ export class PcapPacketConn implements PacketConn {
   private sendErrors = 0;
   private received = 0;
   private receivedBytes = 0;
+  private lastSentAt = 0;
+  private lastReceivedAt = 0;
   private unhandled = 0;
   private closeHooks: (() => void)[] = [];
   private readonly handlerLog = new RateLimitedLog((m) => log.warn(m));
@@ -238,6 +243,7 @@ export class PcapPacketConn implements PacketConn {
     }
     this.sent++;
     this.sentBytes += data.length;
+    if ((this.sent & 63) === 1) this.lastSentAt = Date.now();
   }
 
   /**
@@ -300,6 +306,8 @@ export class PcapPacketConn implements PacketConn {
       sendErrors: this.sendErrors,
       received: this.received,
       receivedBytes: this.receivedBytes,
+      lastSentAt: this.lastSentAt,
+      lastReceivedAt: this.lastReceivedAt,
       unhandled: this.unhandled,
       frames: { ...this.frameStats },
       capture: this.capture.stats(),
@@ -325,6 +333,7 @@ export class PcapPacketConn implements PacketConn {
     }
     this.received++;
     this.receivedBytes += f.payload.length;
+    if ((this.received & 63) === 1) this.lastReceivedAt = Date.now();
     h(f.payload, this.stableAddr(f.src));
   };
 
