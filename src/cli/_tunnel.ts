@@ -56,6 +56,8 @@ export function providePcap(conn: PcapPacketConn, guarded: boolean): void {
     rawUpPackets: () => conn.stats().sent,
     rawUpBytes: () => conn.stats().sentBytes,
     rawUpDrops: () => conn.stats().sendErrors,
+    rawLastUpAt: () => conn.stats().lastSentAt,
+    rawLastDownAt: () => conn.stats().lastReceivedAt,
     rawDownPackets: guarded ? undefined : () => conn.stats().received,
     rawDownBytes: guarded ? undefined : () => conn.stats().receivedBytes,
     ringWaits: () => conn.stats().capture.ringWaits,

@@ -145,8 +145,14 @@ const REFUSAL_LABEL: Partial<Record<CounterKey, string>> = {
 
 /** Gauges (current values) and kernel counters that exist only as providers. */
 export type ProvidedKey = "sessions" | "streams" | "pcapReceived" | "pcapDropped" | "pcapIfDropped";
-/** Anything a provider may back: the provided keys, and every counter (added to its pushed value). */
-export type SourceKey = ProvidedKey | CounterKey;
+/** Sampled times a provider may back; the latest of all sources (and the pushed value) wins. */
+export type ProvidedTimeKey = "rawLastUpAt" | "rawLastDownAt";
+/** Anything a provider may back: the provided keys, every counter (added to its pushed value), the sampled times. */
+export type SourceKey = ProvidedKey | CounterKey | ProvidedTimeKey;
+
+function isTimeKey(key: SourceKey): key is ProvidedTimeKey {
+  return key === "rawLastUpAt" || key === "rawLastDownAt";
+}
 
 const PROVIDED_HELP: Record<ProvidedKey, { help: string; counter: boolean }> = {
   sessions: { help: "Live accepted KCP sessions (server).", counter: false },
@@ -190,7 +196,9 @@ export function provide(key: SourceKey, read: () => number): () => void {
   return () => {
     if (!owner.delete(read)) return;
     if (key === "sessions" || key === "streams") return;
-    retired.set(key, (retired.get(key) ?? 0) + readSource(read));
+    const last = readSource(read);
+    const kept = retired.get(key) ?? 0;
+    retired.set(key, isTimeKey(key) ? Math.max(kept, last) : kept + last);
   };
 }
 
@@ -224,10 +232,16 @@ export function provideRetransmits(s: RetransmitStats): () => void {
   });
 }
 
+/** The sum of `key`'s sources (the latest, for a time), those already removed included. */
 function readProvided(key: SourceKey): number {
   let sum = retired.get(key) ?? 0;
   const set = providers.get(key);
-  if (set !== undefined) for (const read of set) sum += readSource(read);
+  if (set === undefined) return sum;
+  const time = isTimeKey(key);
+  for (const read of set) {
+    const v = readSource(read);
+    sum = time ? Math.max(sum, v) : sum + v;
+  }
   return sum;
 }
 
@@ -357,8 +371,10 @@ export function snapshot(m: Counters = metrics, nowMs: number = Date.now()): Sta
   for (const key of COUNTER_KEYS) {
     out[snakeCase(key)] = m[key] + readProvided(key);
     if (key === "rawDownBytes") {
-      if (m.rawLastUpAt > 0) out.raw_last_up_at = formatRfc3339(m.rawLastUpAt);
-      if (m.rawLastDownAt > 0) out.raw_last_down_at = formatRfc3339(m.rawLastDownAt);
+      const lastUp = Math.max(m.rawLastUpAt, readProvided("rawLastUpAt"));
+      const lastDown = Math.max(m.rawLastDownAt, readProvided("rawLastDownAt"));
+      if (lastUp > 0) out.raw_last_up_at = formatRfc3339(lastUp);
+      if (lastDown > 0) out.raw_last_down_at = formatRfc3339(lastDown);
     } else if (key === "udpDownBytes") {
       if (m.pingLastAt > 0) {
         out.ping_last_at = formatRfc3339(m.pingLastAt);
