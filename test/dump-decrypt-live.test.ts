@@ -16,7 +16,7 @@ describe.skipIf(SKIP !== undefined)(title("dump --decrypt on a live server port"
   const work = new WorkDir();
   const procs: NsProcess[] = [];
   beforeAll(() => {
-    bed = createNetBed({ prefix: "pqd" });
+    bed = createNetBed({ prefix: "pqdl" });
   });
   afterAll(async () => {
     for (const p of procs) await p.stop(1000);

@@ -4,16 +4,21 @@
  *
  *   direct:  ns a  ifA 10.77.N.1 ======= veth ======= ifB 10.77.N.2  ns b
  *   relay:   ns a  ifA 10.77.N.1 == veth == [ns m: ma  mb] == veth == ifB 10.77.N.2  ns b
+ *   single:  ns a  ifA 10.77.N.1 ======= veth ======= ifB 10.77.N.2  (also ns a)
  *
  * In relay layout the middle namespace holds two veth ends and nothing else: a user-space relay
  * started there (bench/lib/relay.ts) copies frames between them, so the endpoints still address
- * each other's MAC as on a direct link (`router_mac` = the peer's MAC either way).
+ * each other's MAC as on a direct link (`router_mac` = the peer's MAC either way). In single layout
+ * both ends live in one namespace (a.ns === b.ns), so one process can open a raw socket on each;
+ * frames sent out of one end arrive on the other, and the kernel drops them as "local source"
+ * after pcap saw them. The MACs are 02:77:00:00:NN:01 / :02 (NN = N in hex).
  *
  * Both endpoints also get fd77:N::1/2 (DAD off) and permanent neighbour entries, offloads off
  * (real frame sizes and checksums for pcap), and the firewall rules paqet's README asks for
  * (paqet-app.md §3.8), scoped to the bed's veth instead of a port because clients use random
  * ports: NOTRACK for TCP in raw PREROUTING/OUTPUT and DROP of outgoing kernel RSTs, for iptables
- * and ip6tables. Without them the kernel answers every hand-made segment with a RST.
+ * and ip6tables, in both namespaces. Without them the kernel answers every hand-made segment with a
+ * RST (a test that wants to see those RSTs turns the rules off).
  *
  * Every namespace records its creator's pid in /run/paqet-netns/<ns>.pid; a new bed first
  * deletes same-prefix namespaces whose creator is gone, so a crashed run leaves nothing behind
@@ -57,8 +62,10 @@ export interface NetBedOptions {
   readonly prefix?: string;
   /** The N of 10.77.N.0/24 and fd77:N::/64; random 100..249 by default. */
   readonly subnet?: number;
-  /** "direct" (default) or "relay" (a third namespace in the middle). */
-  readonly layout?: "direct" | "relay";
+  /** "direct" (default), "relay" (a third namespace in the middle) or "single" (one namespace). */
+  readonly layout?: "direct" | "relay" | "single";
+  /** Install the NOTRACK / RST-drop rules (default true). */
+  readonly rules?: boolean;
 }
 
 /** Why a bed cannot be made here (not Linux, not root, no `ip netns`), or undefined when it can. */
@@ -164,6 +171,7 @@ export function createNetBed(options: NetBedOptions = {}): NetBed {
   const subnet = options.subnet ?? 100 + Math.floor(Math.random() * 150);
   if (!Number.isInteger(subnet) || subnet < 1 || subnet > 254) throw new Error(`bad subnet ${subnet}`);
   const relay = options.layout === "relay";
+  const single = options.layout === "single";
   cleanLeftovers(prefix);
   mkdirSync(STATE_DIR, { recursive: true });
 
@@ -179,11 +187,11 @@ export function createNetBed(options: NetBedOptions = {}): NetBed {
     routerMac: `02:77:00:00:${hex}:0${peer}`,
   });
   const a = end("a", 1, 2);
-  const b = end("b", 2, 1);
+  const b = single ? { ...end("b", 2, 1), ns: a.ns } : end("b", 2, 1);
   const middle: BedMiddle | undefined = relay
     ? { ns: `${prefix}${tag}m`, toA: `${prefix}${tag}ma`, toB: `${prefix}${tag}mb` }
     : undefined;
-  const all = middle ? [a.ns, b.ns, middle.ns] : [a.ns, b.ns];
+  const all = middle ? [a.ns, b.ns, middle.ns] : single ? [a.ns] : [a.ns, b.ns];
 
   let destroyed = false;
   const bed: NetBed = {
@@ -226,6 +234,7 @@ export function createNetBed(options: NetBedOptions = {}): NetBed {
       sh(["ip", "-n", s.ns, "addr", "add", `${s.ipv6}/64`, "dev", s.ifname, "nodad"], "IPv6 address");
       sh(["ip", "-n", s.ns, "neigh", "replace", peer.ipv4, "lladdr", peer.mac, "dev", s.ifname, "nud", "permanent"], "neighbour");
       sh(["ip", "-n", s.ns, "neigh", "replace", peer.ipv6, "lladdr", peer.mac, "dev", s.ifname, "nud", "permanent"], "neighbour6");
+      if (options.rules === false) continue;
       for (const tool of ["iptables", "ip6tables"]) {
         const t = [...inNs, tool, "-w"];
         sh([...t, "-t", "raw", "-A", "PREROUTING", "-i", s.ifname, "-p", "tcp", "-j", "NOTRACK"], `${tool} raw`);
