@@ -6,7 +6,7 @@ import type { TcpListener } from "../src/lib/tcp-duplex.ts";
 import { ForwardError } from "../src/forward/errors.ts";
 import { TcpForward } from "../src/forward/tcp.ts";
 import { UdpForward } from "../src/forward/udp.ts";
-import { closedPort, FakeTunnel, startTcpEcho, startUdpEcho, TestConn, WAIT_MS, withTimeout } from "./helpers/fake-tunnel.ts";
+import { closedPort, FakeTunnel, startTcpEcho, startUdpEcho, TestConn, udpClient, WAIT_MS, withTimeout } from "./helpers/fake-tunnel.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -118,35 +118,6 @@ describe("forward: TCP", () => {
   });
 });
 
-async function udpClient() {
-  const inbox: Uint8Array[] = [];
-  let wake: (() => void) | undefined;
-  const sock = await Bun.udpSocket({
-    hostname: "127.0.0.1",
-    port: 0,
-    binaryType: "uint8array",
-    socket: {
-      data(_s, buf) {
-        inbox.push(buf);
-        wake?.();
-      },
-    },
-  });
-  cleanups.push(() => sock.close());
-  return {
-    sock,
-    inbox,
-    async next(ms = WAIT_MS): Promise<Uint8Array> {
-      const deadline = Date.now() + ms;
-      while (inbox.length === 0) {
-        if (Date.now() > deadline) throw new Error("no datagram");
-        await withTimeout(new Promise<void>((r) => (wake = r)), Math.max(1, deadline - Date.now()), "datagram").catch(() => {});
-      }
-      return inbox.shift()!;
-    },
-  };
-}
-
 describe("forward: UDP", () => {
   async function start(idleTimeoutMs?: number) {
     const tunnel = new FakeTunnel();
@@ -160,8 +131,8 @@ describe("forward: UDP", () => {
 
   test("datagrams of 10, 1000, 3000 and 4096 bytes come back intact; one stream per sender", async () => {
     const { fwd, tunnel } = await start();
-    const a = await udpClient();
-    const b = await udpClient();
+    const a = await udpClient(cleanups);
+    const b = await udpClient(cleanups);
     for (const size of [10, 1000, 3000, 4096]) {
       const da = new Uint8Array(randomBytes(size));
       const db = new Uint8Array(randomBytes(size));
@@ -180,7 +151,7 @@ describe("forward: UDP", () => {
 
   test("a datagram above 4096 bytes is dropped and counted; the session goes on", async () => {
     const { fwd } = await start();
-    const a = await udpClient();
+    const a = await udpClient(cleanups);
     a.sock.send(new Uint8Array(4097), fwd.port, "127.0.0.1");
     a.sock.send(new Uint8Array([1, 2]), fwd.port, "127.0.0.1");
     expect([...(await a.next())]).toEqual([1, 2]);
@@ -190,7 +161,7 @@ describe("forward: UDP", () => {
 
   test("an idle session ends after idleTimeoutMs; the next datagram opens a new one", async () => {
     const { fwd, tunnel } = await start(200);
-    const a = await udpClient();
+    const a = await udpClient(cleanups);
     a.sock.send(new Uint8Array([1]), fwd.port, "127.0.0.1");
     await a.next();
     await until(() => tunnel.udpClosed === 1 && fwd.stats.active === 0, "idle expiry");
@@ -201,7 +172,7 @@ describe("forward: UDP", () => {
 
   test("the stream closing (pool expiry) ends the session", async () => {
     const { fwd, tunnel } = await start(0);
-    const a = await udpClient();
+    const a = await udpClient(cleanups);
     a.sock.send(new Uint8Array([1]), fwd.port, "127.0.0.1");
     await a.next();
     const [key, entry] = [...tunnel.pool.entries()][0]!;
@@ -211,7 +182,7 @@ describe("forward: UDP", () => {
 
   test("close() releases every pooled stream", async () => {
     const { fwd, tunnel } = await start();
-    const a = await udpClient();
+    const a = await udpClient(cleanups);
     a.sock.send(new Uint8Array([1]), fwd.port, "127.0.0.1");
     await a.next();
     fwd.close();

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { TcpListener } from "../src/lib/tcp-duplex.ts";
 import { AddressType, encodeAddress, encodeUdpDatagram, parseUdpHeader, readAddress, Reply } from "../src/socks5/codec.ts";
 import { Socks5Server, type Socks5Options } from "../src/socks5/server.ts";
-import { closedPort, FakeTunnel, startTcpEcho, startUdpEcho, TestConn, WAIT_MS, withTimeout } from "./helpers/fake-tunnel.ts";
+import { closedPort, FakeTunnel, startTcpEcho, startUdpEcho, TestConn, udpClient, WAIT_MS, withTimeout } from "./helpers/fake-tunnel.ts";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const ipv4Req = (cmd: number, port: number, ip = [127, 0, 0, 1]) => [5, cmd, 0, 1, ...ip, port >> 8, port & 0xff];
@@ -353,36 +353,6 @@ async function associate(server: Socks5Server, req = [5, 3, 0, 1, 0, 0, 0, 0, 0,
   return { control: c, relayHost: bnd.address.host, relayPort: bnd.address.port };
 }
 
-/** A client UDP socket collecting datagrams, with a bounded wait for the next one. */
-async function udpClient() {
-  const inbox: Uint8Array[] = [];
-  let wake: (() => void) | undefined;
-  const sock = await Bun.udpSocket({
-    hostname: "127.0.0.1",
-    port: 0,
-    binaryType: "uint8array",
-    socket: {
-      data(_s, buf) {
-        inbox.push(buf);
-        wake?.();
-      },
-    },
-  });
-  cleanups.push(() => sock.close());
-  return {
-    sock,
-    inbox,
-    async next(ms = WAIT_MS): Promise<Uint8Array> {
-      const deadline = Date.now() + ms;
-      while (inbox.length === 0) {
-        if (Date.now() > deadline) throw new Error("no datagram");
-        await withTimeout(new Promise<void>((r) => (wake = r)), Math.max(1, deadline - Date.now()), "datagram").catch(() => {});
-      }
-      return inbox.shift()!;
-    },
-  };
-}
-
 describe("socks5: UDP ASSOCIATE", () => {
   let udpEcho: Awaited<ReturnType<typeof startUdpEcho>>;
   beforeAll(async () => {
@@ -394,7 +364,7 @@ describe("socks5: UDP ASSOCIATE", () => {
     const { server, tunnel } = start();
     const { relayHost, relayPort } = await associate(server);
     expect(relayHost).toBe("127.0.0.1");
-    const u = await udpClient();
+    const u = await udpClient(cleanups);
     const target = { type: AddressType.IPv4, host: "127.0.0.1", port: udpEcho.port };
     for (const size of [10, 1000, 3000]) {
       const data = new Uint8Array(randomBytes(size));
@@ -415,7 +385,7 @@ describe("socks5: UDP ASSOCIATE", () => {
   test("a domain target keeps its domain form in the reply header", async () => {
     const { server } = start();
     const { relayHost, relayPort } = await associate(server);
-    const u = await udpClient();
+    const u = await udpClient(cleanups);
     const target = { type: AddressType.Domain, host: "localhost", port: udpEcho.port };
     u.sock.send(encodeUdpDatagram(target, new Uint8Array([1, 2, 3])), relayPort, relayHost);
     const back = await u.next();
@@ -425,8 +395,8 @@ describe("socks5: UDP ASSOCIATE", () => {
   test("FRAG != 0, oversized data, a foreign sender and unknown ATYP are dropped and counted", async () => {
     const { server } = start();
     const { relayHost, relayPort } = await associate(server);
-    const u = await udpClient();
-    const other = await udpClient();
+    const u = await udpClient(cleanups);
+    const other = await udpClient(cleanups);
     const target = { type: AddressType.IPv4, host: "127.0.0.1", port: udpEcho.port };
     u.sock.send(encodeUdpDatagram(target, new Uint8Array([1])), relayPort, relayHost); // pins u's port
     await u.next();
@@ -447,7 +417,7 @@ describe("socks5: UDP ASSOCIATE", () => {
   test("closing the control connection ends the association and closes its streams", async () => {
     const { server, tunnel } = start();
     const { control, relayHost, relayPort } = await associate(server);
-    const u = await udpClient();
+    const u = await udpClient(cleanups);
     u.sock.send(encodeUdpDatagram({ type: AddressType.IPv4, host: "127.0.0.1", port: udpEcho.port }, new Uint8Array([7])), relayPort, relayHost);
     await u.next();
     expect(tunnel.pool.size).toBe(1);
@@ -496,8 +466,8 @@ describe("socks5: UDP ASSOCIATE", () => {
 
   test("a request naming the client's address and port accepts only that endpoint", async () => {
     const { server } = start();
-    const u = await udpClient();
-    const other = await udpClient();
+    const u = await udpClient(cleanups);
+    const other = await udpClient(cleanups);
     const p = u.sock.port;
     const { relayHost, relayPort } = await associate(server, [5, 3, 0, 1, 127, 0, 0, 1, p >> 8, p & 0xff]);
     const target = { type: AddressType.IPv4, host: "127.0.0.1", port: udpEcho.port };
@@ -512,7 +482,7 @@ describe("socks5: UDP ASSOCIATE", () => {
   test("an idle flow is closed after udpIdleTimeoutMs and reopened by the next datagram", async () => {
     const { server, tunnel } = start({ udpIdleTimeoutMs: 200 });
     const { relayHost, relayPort } = await associate(server);
-    const u = await udpClient();
+    const u = await udpClient(cleanups);
     const dg = encodeUdpDatagram({ type: AddressType.IPv4, host: "127.0.0.1", port: udpEcho.port }, new Uint8Array([5]));
     u.sock.send(dg, relayPort, relayHost);
     await u.next();

@@ -180,6 +180,39 @@ export async function startUdpEcho(host = "127.0.0.1") {
   });
 }
 
+/**
+ * A client UDP socket on 127.0.0.1 collecting datagrams, with a bounded wait for the next one.
+ * Its close goes on `cleanups` (the test file's afterEach list).
+ */
+export async function udpClient(cleanups: (() => void)[]) {
+  const inbox: Uint8Array[] = [];
+  let wake: (() => void) | undefined;
+  const sock = await Bun.udpSocket({
+    hostname: "127.0.0.1",
+    port: 0,
+    binaryType: "uint8array",
+    socket: {
+      data(_s, buf) {
+        inbox.push(buf);
+        wake?.();
+      },
+    },
+  });
+  cleanups.push(() => sock.close());
+  return {
+    sock,
+    inbox,
+    async next(ms = WAIT_MS): Promise<Uint8Array> {
+      const deadline = Date.now() + ms;
+      while (inbox.length === 0) {
+        if (Date.now() > deadline) throw new Error("no datagram");
+        await withTimeout(new Promise<void>((r) => (wake = r)), Math.max(1, deadline - Date.now()), "datagram").catch(() => {});
+      }
+      return inbox.shift()!;
+    },
+  };
+}
+
 /** A port on 127.0.0.1 where nothing listens (bound, then released). */
 export function closedPort(): number {
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
