@@ -95,6 +95,8 @@ export interface PcapConnStats {
   readonly sent: number;
   readonly sentBytes: number;
   readonly sendErrors: number;
+  /** Payload bytes of the failed sends. */
+  readonly sendErrorBytes: number;
   /** Datagrams handed to the handler, and their payload bytes. */
   readonly received: number;
   readonly receivedBytes: number;
@@ -132,6 +134,7 @@ export class PcapPacketConn implements PacketConn {
   private sent = 0;
   private sentBytes = 0;
   private sendErrors = 0;
+  private sendErrorBytes = 0;
   private received = 0;
   private receivedBytes = 0;
   private lastSentAt = 0;
@@ -233,12 +236,14 @@ export class PcapPacketConn implements PacketConn {
       frame = this.builder.build(data, to);
     } catch (err) {
       this.sendErrors++;
+      this.sendErrorBytes += data.length;
       throw socketError(err, "SOCK_SEND_FAILED", "cannot build frame");
     }
     try {
       this.sendHandle.send(frame);
     } catch (err) {
       this.sendErrors++;
+      this.sendErrorBytes += data.length;
       throw socketError(err, "SOCK_SEND_FAILED", "send");
     }
     this.sent++;
@@ -304,6 +309,7 @@ export class PcapPacketConn implements PacketConn {
       sent: this.sent,
       sentBytes: this.sentBytes,
       sendErrors: this.sendErrors,
+      sendErrorBytes: this.sendErrorBytes,
       received: this.received,
       receivedBytes: this.receivedBytes,
       lastSentAt: this.lastSentAt,
