@@ -56,6 +56,7 @@ export function providePcap(conn: PcapPacketConn, guarded: boolean): void {
     rawUpPackets: () => conn.stats().sent,
     rawUpBytes: () => conn.stats().sentBytes,
     rawUpDrops: () => conn.stats().sendErrors,
+    rawUpDropBytes: () => conn.stats().sendErrorBytes,
     rawLastUpAt: () => conn.stats().lastSentAt,
     rawLastDownAt: () => conn.stats().lastReceivedAt,
     rawDownPackets: guarded ? undefined : () => conn.stats().received,
