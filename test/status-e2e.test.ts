@@ -8,11 +8,13 @@
  *   streams as expected; /metrics carries the same counters;
  * - a server with max_sessions 1 and a client with two connections: the refusals are counted,
  *   logged with the peer, and the log is rate-limited.
+ *
+ * First, without privileges, how providers back counters (what `run` relies on).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "bun";
 import { inNs } from "../src/cli/demo/netbed.ts";
-import type { StatusSnapshot } from "../src/lib/metrics.ts";
+import { metrics, provide, provideAll, provideRetransmits, resetMetrics, snapshot, type StatusSnapshot } from "../src/lib/metrics.ts";
 import { E2E, e2eSkipReason, STATUS_ADDR } from "./helpers/e2e.ts";
 import { delta, echoThrough, startEcho, startPair, statusCli, statusUntil } from "./helpers/status-e2e.ts";
 
@@ -23,6 +25,59 @@ const ECHO_PORT = 9191;
 function within(actual: number, expected: number, fraction: number): boolean {
   return Math.abs(actual - expected) <= expected * fraction;
 }
+
+describe("counters backed by providers", () => {
+  test("a counter is its pushed value plus its sources; a removed source's last figure stays counted", () => {
+    resetMetrics();
+    metrics.guardDrops += 5;
+    let a = 10;
+    let b = 100;
+    const offA = provide("guardDrops", () => a);
+    const offB = provide("guardDrops", () => b);
+    expect(snapshot().guard_drops).toBe(115);
+    a = 20;
+    offA();
+    a = 1_000_000;
+    expect(snapshot().guard_drops).toBe(125);
+    b = 150;
+    expect(snapshot().guard_drops).toBe(175);
+    offB();
+    offB();
+    expect(snapshot().guard_drops).toBe(175);
+    resetMetrics();
+    expect(snapshot().guard_drops).toBe(0);
+  });
+
+  test("gauges forget a removed source; sampled times take the latest source", () => {
+    resetMetrics();
+    const offS = provide("sessions", () => 3);
+    offS();
+    expect(snapshot().sessions).toBe(0);
+    const t = Date.UTC(2026, 0, 2, 3, 4, 5);
+    const off = provideAll({ rawLastUpAt: () => t, rawDownPackets: () => 7 });
+    provide("rawLastUpAt", () => t - 60_000);
+    const s = snapshot();
+    expect(Date.parse(s.raw_last_up_at!)).toBe(t);
+    expect(s.raw_last_down_at).toBeUndefined();
+    off();
+    expect(Date.parse(snapshot().raw_last_up_at!)).toBe(t);
+    expect(snapshot().raw_down_packets).toBe(7);
+    resetMetrics();
+  });
+
+  test("KCP retransmits: timeout + fast + early; fast counts the ACK-triggered ones", () => {
+    resetMetrics();
+    const stats = { lostSegs: 4, fastRetransSegs: 2, earlyRetransSegs: 1 };
+    const off = provideRetransmits(stats);
+    expect(snapshot().kcp_retransmits).toBe(7);
+    expect(snapshot().kcp_fast_retransmits).toBe(3);
+    stats.lostSegs = 10;
+    off();
+    stats.lostSegs = 99;
+    expect(snapshot().kcp_retransmits).toBe(13);
+    resetMetrics();
+  });
+});
 
 describe.skipIf(SKIP !== undefined)(`status endpoint in namespaces${SKIP ? ` (skipped: ${SKIP})` : ""}`, () => {
   let e2e: E2E;
