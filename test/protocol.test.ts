@@ -16,6 +16,7 @@ import {
   type Decoded,
   type Message,
 } from "../src/tunnel/protocol.ts";
+import { seededRandom as rng } from "../src/socket/lossy.ts";
 
 const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((b) => Number.parseInt(b, 16)));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -201,18 +202,6 @@ describe("protocol: payload after the header", () => {
     d.end();
   });
 });
-
-/** A deterministic PRNG so a failing fuzz case can be replayed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("protocol: properties", () => {
   test("random valid messages round-trip, whole and split", () => {

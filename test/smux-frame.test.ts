@@ -14,6 +14,7 @@ import {
 } from "../src/smux/frame.ts";
 import { SmuxError } from "../src/smux/errors.ts";
 import { smuxConfigProblems, verifySmuxConfig, defaultSmuxConfig, paqetSmuxConfig } from "../src/smux/config.ts";
+import { seededRandom as rng } from "../src/socket/lossy.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
@@ -26,17 +27,6 @@ function oracleHeader(ver: number, cmd: number, length: number, sid: number): Ui
   dv.setUint16(2, length, true);
   dv.setUint32(4, sid, true);
   return b;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("smux frame header", () => {

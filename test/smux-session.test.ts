@@ -15,22 +15,13 @@ import {
   type SmuxConfig,
   type Stream,
 } from "../src/smux/index.ts";
+import { seededRandom as rng } from "../src/socket/lossy.ts";
 
 const settle = () => new Promise((r) => setTimeout(r, 1));
 const quiet = { keepAliveDisabled: true };
 const v1: SmuxConfig = { ...defaultSmuxConfig, ...quiet };
 const v2: SmuxConfig = { ...paqetSmuxConfig, ...quiet };
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function randomBytes(r: () => number, n: number): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
