@@ -16,6 +16,7 @@ import { parseFrame } from "../src/socket/framing.ts";
 import { MemoryNetwork } from "../src/socket/memory.ts";
 import { tunnelOptionsFromConfig } from "../src/tunnel/index.ts";
 import { vectorPath } from "./helpers/shared.ts";
+import { until } from "./helpers/wait.ts";
 
 const SERVER = { ip: "10.77.0.2", port: 9999 };
 
@@ -29,15 +30,6 @@ function clientDatagrams(file: string): { from: { ip: string; port: number }; pa
     out.push({ from: { ip: f.src.ip, port: f.src.port }, payload: f.payload.slice() });
   }
   return out;
-}
-
-async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await Bun.sleep(20);
-  }
-  return cond();
 }
 
 const cleanups: (() => unknown)[] = [];

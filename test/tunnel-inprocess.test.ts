@@ -17,6 +17,7 @@ import { lossyPacketConn } from "../src/socket/lossy.ts";
 import { MemoryNetwork } from "../src/socket/memory.ts";
 import type { PacketAddr, PacketConn } from "../src/socket/types.ts";
 import { TunnelConn, tunnelOptionsFromConfig, type TunnelOptions } from "../src/tunnel/index.ts";
+import { until } from "./helpers/wait.ts";
 
 const SERVER_ADDR: PacketAddr = { ip: "10.77.0.2", port: 47000 };
 
@@ -32,16 +33,6 @@ function options(role: "client" | "server", kcp: Record<string, string | number 
   const ip = role === "server" ? `${SERVER_ADDR.ip}:${SERVER_ADDR.port}` : "10.77.0.1:0";
   const yaml = `${head}network:\n  interface: "lo"\n  ipv4:\n    addr: "${ip}"\n    router_mac: "02:00:00:00:00:01"\n${extra}transport:\n  protocol: kcp\n  conn: ${conn}\n  kcp:\n${kcpLines}\n`;
   return tunnelOptionsFromConfig(parseConfig(yaml).config);
-}
-
-/** Polls `cond` every 20 ms for at most `ms`; returns whether it became true. */
-async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await Bun.sleep(20);
-  }
-  return cond();
 }
 
 interface Bed {
