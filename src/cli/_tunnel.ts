@@ -61,6 +61,8 @@ export function providePcap(conn: PcapPacketConn, guarded: boolean): void {
     rawLastDownAt: () => conn.stats().lastReceivedAt,
     rawDownPackets: guarded ? undefined : () => conn.stats().received,
     rawDownBytes: guarded ? undefined : () => conn.stats().receivedBytes,
+    // Frames too big for a capture ring slot never reach the guard or KCP.
+    rawDownOversizeDrops: () => conn.stats().capture.oversize,
     ringWaits: () => conn.stats().capture.ringWaits,
     pcapReceived: () => conn.stats().capture.frames,
     pcapDropped: () => conn.stats().capture.kernelDrops,
