@@ -7,7 +7,7 @@ import { PaqetClient, type ClientOptions } from "../client/index.ts";
 import type { PaqetConfig } from "../conf/index.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { provideAll } from "../lib/metrics.ts";
-import { PcapPacketConn } from "../socket/pcap.ts";
+import { type PcapConnStats, PcapPacketConn } from "../socket/pcap.ts";
 import type { PacketAddr } from "../socket/types.ts";
 import type { TunnelOptions } from "../tunnel/index.ts";
 import { pcapOptions } from "./_raw.ts";
@@ -46,27 +46,44 @@ export async function clientFromConfig(
   });
 }
 
+/** How long one stats() read serves a conn's status keys: long enough for one snapshot. */
+const STATS_REUSE_MS = 20;
+
 /**
  * The raw socket's counters behind the status endpoint while `conn` is open (its last figures
  * stay counted after it closes): sends, libpcap and ring figures, and, unless a guard sits on top
  * (which then counts what reaches KCP, guard.ts), the datagrams handed up.
  */
 export function providePcap(conn: PcapPacketConn, guarded: boolean): void {
+  // One stats() (a pcap_stats call) per snapshot serves all of this conn's keys.
+  let last: PcapConnStats | undefined;
+  let lastAt = 0;
+  const st = (): PcapConnStats => {
+    const now = performance.now();
+    if (last === undefined || now - lastAt > STATS_REUSE_MS) {
+      last = conn.stats();
+      lastAt = now;
+    }
+    return last;
+  };
   const off = provideAll({
-    rawUpPackets: () => conn.stats().sent,
-    rawUpBytes: () => conn.stats().sentBytes,
-    rawUpDrops: () => conn.stats().sendErrors,
-    rawUpDropBytes: () => conn.stats().sendErrorBytes,
-    rawLastUpAt: () => conn.stats().lastSentAt,
-    rawLastDownAt: () => conn.stats().lastReceivedAt,
-    rawDownPackets: guarded ? undefined : () => conn.stats().received,
-    rawDownBytes: guarded ? undefined : () => conn.stats().receivedBytes,
+    rawUpPackets: () => st().sent,
+    rawUpBytes: () => st().sentBytes,
+    rawUpDrops: () => st().sendErrors,
+    rawUpDropBytes: () => st().sendErrorBytes,
+    rawLastUpAt: () => st().lastSentAt,
+    rawLastDownAt: () => st().lastReceivedAt,
+    rawDownPackets: guarded ? undefined : () => st().received,
+    rawDownBytes: guarded ? undefined : () => st().receivedBytes,
     // Frames too big for a capture ring slot never reach the guard or KCP.
-    rawDownOversizeDrops: () => conn.stats().capture.oversize,
-    ringWaits: () => conn.stats().capture.ringWaits,
-    pcapReceived: () => conn.stats().capture.frames,
-    pcapDropped: () => conn.stats().capture.kernelDrops,
-    pcapIfDropped: () => conn.stats().capture.ifDrops,
+    rawDownOversizeDrops: () => st().capture.oversize,
+    ringWaits: () => st().capture.ringWaits,
+    pcapReceived: () => st().capture.frames,
+    pcapDropped: () => st().capture.kernelDrops,
+    pcapIfDropped: () => st().capture.ifDrops,
   });
-  conn.onClose(off);
+  conn.onClose(() => {
+    last = undefined;
+    off();
+  });
 }
