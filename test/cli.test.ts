@@ -5,20 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defineCommand } from "citty";
 import { normalizeArgs, runCli } from "../src/cli/main.ts";
+import { runPaqet } from "./helpers/cli.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const FIX = join(ROOT, "test", "fixtures", "conf");
 
-async function paqet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, "src/main.ts", ...args], {
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const paqet = (...args: string[]) => runPaqet(args);
 
 describe("paqet version", () => {
   test("prints the labelled lines with values from column 13", async () => {

@@ -4,7 +4,6 @@
  * throws), reordering, the guard header, FEC with a lost shard, and garbage.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "bun";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,9 +16,9 @@ import { readPcapFile } from "../src/packet/pcapfile.ts";
 import { guardCookie, guardKey } from "../src/socket/guard.ts";
 import { newFrameStats, parseFrame } from "../src/socket/framing.ts";
 import { addrKey } from "../src/socket/types.ts";
+import { runPaqetSync } from "./helpers/cli.ts";
 import { vectorPath } from "./helpers/shared.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const PCAP = join(import.meta.dir, "fixtures", "pcap");
 const CONF = join(import.meta.dir, "fixtures", "conf");
 const tmp = mkdtempSync(join(tmpdir(), "paqet-dump-decrypt-"));
@@ -382,14 +381,11 @@ describe("reassembly, guard, FEC", () => {
 });
 
 describe("CLI", () => {
-  function paqet(args: string[]) {
-    const r = spawnSync([process.execPath, join(ROOT, "src/main.ts"), ...args], { cwd: tmp, stdout: "pipe", stderr: "pipe" });
-    return { exitCode: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-  }
+  const paqet = (args: string[]) => runPaqetSync(args, { cwd: tmp });
 
   test("dump --decrypt --read with a client config prints both directions and the summary", () => {
     const r = paqet(["dump", "--decrypt", "--read", join(PCAP, "go-gcm-udp.pcap"), "-c", conf("go-gcm-udp-client.yaml")]);
-    expect(r.exitCode).toBe(0);
+    expect(r.code).toBe(0);
     expect(r.stdout.match(/^\[\d\d:\d\d:\d\d\.\d{3}\] .* B: aes-128-gcm ok$/gm)).toHaveLength(146);
     expect(r.stdout).toContain("paqet UDP 127.0.0.1:7777");
     expect(r.stderr).toContain("decrypt: 146 datagrams, 146 ok, 0 failed,");
@@ -397,7 +393,7 @@ describe("CLI", () => {
 
   test("live dump --decrypt still needs a server config", () => {
     const r = paqet(["dump", "--decrypt", "-c", conf("go-aes-client.yaml")]);
-    expect(r.exitCode).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain("dump command requires server configuration");
   });
 });

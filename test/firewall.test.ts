@@ -19,15 +19,12 @@ import {
 } from "../src/cli/firewall.ts";
 import { isPaqetError } from "../src/lib/errors.ts";
 import { formatNft, formatStep, iptablesSteps, nftScript, portRules, RANDOM_PORT_EXPLANATION, shellQuote } from "../src/lib/firewall.ts";
+import { runPaqet } from "./helpers/cli.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const FIX = join(ROOT, "test", "fixtures", "conf");
 
-async function paqet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, "src/main.ts", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const paqet = (...args: string[]) => runPaqet(args);
 
 function withConfig<T>(yaml: string, fn: (path: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), "pqfw-"));

@@ -10,21 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hexDump, packetBlock } from "../src/cli/_raw.ts";
 import { dumpFile } from "../src/cli/dump.ts";
+import { runPaqetSync } from "./helpers/cli.ts";
 
-const ROOT = join(import.meta.dir, "..");
 const FIXTURES = join(import.meta.dir, "fixtures", "pcap");
 const tmp = mkdtempSync(join(tmpdir(), "paqet-dump-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function paqet(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync([process.execPath, join(ROOT, "src/main.ts"), ...args], {
-    cwd: tmp,
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  return { exitCode: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
+const paqet = (args: string[]) => runPaqetSync(args, { cwd: tmp });
 
 const GO_LOG_LINE = /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /;
 
@@ -99,7 +91,7 @@ describe("dump --read", () => {
 
   test("CLI: go-aes.pcap prints 190 blocks and exits 0", () => {
     const r = paqet(["dump", "--read", join(FIXTURES, "go-aes.pcap")]);
-    expect(r.exitCode).toBe(0);
+    expect(r.code).toBe(0);
     expect(r.stdout.match(/ Packet: 10\.77\.0\.1:63346 -> 10\.77\.0\.2:9999 \| /g)).toHaveLength(18);
     expect(r.stdout.match(/ Packet: 10\.77\.0\.2:9999 -> 10\.77\.0\.1:63346 \| /g)).toHaveLength(172);
     expect(r.stderr).toMatch(/190 packets printed/);
@@ -107,14 +99,14 @@ describe("dump --read", () => {
 
   test("CLI: a missing or bad file is one line and exit 1", () => {
     const missing = paqet(["dump", "--read", join(tmp, "nope.pcap")]);
-    expect(missing.exitCode).toBe(1);
+    expect(missing.code).toBe(1);
     expect(missing.stderr.trim().split("\n")).toHaveLength(1);
     expect(missing.stderr).toMatch(GO_LOG_LINE);
     expect(missing.stderr).toContain("nope.pcap");
 
     writeFileSync(join(tmp, "bad.pcap"), "not a pcap file at all, really");
     const bad = paqet(["dump", "--read", join(tmp, "bad.pcap")]);
-    expect(bad.exitCode).toBe(1);
+    expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
   });
 });
@@ -152,16 +144,16 @@ transport:
     writeFileSync(join(tmp, "client.yaml"), client);
     writeFileSync(join(tmp, "server.yaml"), server);
     const d = paqet(["dump", "-c", "client.yaml"]);
-    expect(d.exitCode).toBe(1);
+    expect(d.code).toBe(1);
     expect(d.stderr).toMatch(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d dump command requires server configuration\n$/);
     const p = paqet(["ping", "-c", "server.yaml"]);
-    expect(p.exitCode).toBe(1);
+    expect(p.code).toBe(1);
     expect(p.stderr).toMatch(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d ping command requires client configuration\n$/);
   });
 
   test("a missing config is `failed to parse configuration`", () => {
     const r = paqet(["ping", "-c", "missing.yaml"]);
-    expect(r.exitCode).toBe(1);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(GO_LOG_LINE);
     expect(r.stderr).toContain("failed to parse configuration: ");
     expect(r.stderr).toContain("missing.yaml");

@@ -4,21 +4,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { metrics, provide, registerConfig, resetMetrics } from "../src/lib/metrics.ts";
 import { startStatusServer, type StatusServer } from "../src/lib/status-server.ts";
+import { runPaqet } from "./helpers/cli.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const FIXTURE = join(ROOT, "test/fixtures/conf/go-aes-server.yaml");
 
 /** Runs `paqet status ...` as a real subprocess; async so this process can answer its requests. */
-async function paqetStatus(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, "src/main.ts", "status", ...args], {
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
+const paqetStatus = (...args: string[]) => runPaqet(["status", ...args]);
 
 function start(opts: Parameters<typeof startStatusServer>[0]): StatusServer {
   const r = startStatusServer(opts);

@@ -6,17 +6,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runPaqet } from "./helpers/cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "paqet-run-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function paqet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, "src/main.ts", ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
-  const timer = setTimeout(() => proc.kill(), 20_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const paqet = (...args: string[]) => runPaqet(args, { timeoutMs: 20_000 });
 
 function config(name: string, role: "client" | "server"): string {
   const head =
