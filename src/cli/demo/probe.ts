@@ -162,34 +162,24 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-async function runUdp(job: UdpJob): Promise<UdpOutcome> {
-  const out: UdpOutcome = { results: [] };
-  const deadline = Date.now() + job.timeoutMs;
-  if (job.socks) {
-    const s = await Socks5Udp.open(job.socks, deadline);
-    try {
-      for (const [k, size] of job.sizes.entries()) {
-        const p = payloadOf(size, k);
-        let ok = false;
-        let error: string | undefined;
-        // UDP may lose a datagram while the first stream opens; three tries per size.
-        for (let attempt = 0; attempt < 3 && !ok; attempt++) {
-          s.send(job.target, p);
-          try {
-            const r = await s.receive(Math.min(deadline, Date.now() + Math.max(1000, job.timeoutMs / 4)));
-            ok = same(r.payload, p);
-            if (!ok) error = `echo of ${size} bytes came back as ${r.payload.length} different bytes`;
-          } catch (err) {
-            error = message(err);
-          }
-        }
-        out.results.push(ok ? { size, ok } : { size, ok, error });
-      }
-    } finally {
-      s.close();
-    }
-    return out;
-  }
+/** Where a UDP job sends its datagrams: through a SOCKS5 association, or straight to the target. */
+interface EchoPath {
+  send(payload: Uint8Array): void;
+  /** The next datagram that comes back; throws when none does by `until` (ms since the epoch). */
+  receive(until: number): Promise<Uint8Array>;
+  close(): void;
+}
+
+async function socksPath(job: UdpJob & { socks: Socks5Addr }, deadline: number): Promise<EchoPath> {
+  const s = await Socks5Udp.open(job.socks, deadline);
+  return {
+    send: (p) => s.send(job.target, p),
+    receive: async (until) => (await s.receive(until)).payload,
+    close: () => s.close(),
+  };
+}
+
+async function directPath(job: UdpJob): Promise<EchoPath> {
   const pending: Uint8Array[] = [];
   let wake: (() => void) | undefined;
   const sock = await Bun.udpSocket({
@@ -202,34 +192,51 @@ async function runUdp(job: UdpJob): Promise<UdpOutcome> {
       },
     },
   });
+  return {
+    send: (p) => sock.send(p, job.target.port, job.target.host),
+    async receive(until) {
+      while (pending.length === 0 && Date.now() < until) {
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, until - Date.now());
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      }
+      const got = pending.shift();
+      if (!got) throw new Error("no echo before the deadline");
+      return got;
+    },
+    close: () => sock.close(),
+  };
+}
+
+async function runUdp(job: UdpJob): Promise<UdpOutcome> {
+  const out: UdpOutcome = { results: [] };
+  const deadline = Date.now() + job.timeoutMs;
+  const socks = job.socks;
+  const path = socks ? await socksPath({ ...job, socks }, deadline) : await directPath(job);
   try {
     for (const [k, size] of job.sizes.entries()) {
       const p = payloadOf(size, k);
       let ok = false;
       let error: string | undefined;
+      // UDP may lose a datagram while the first stream opens; three tries per size.
       for (let attempt = 0; attempt < 3 && !ok; attempt++) {
-        sock.send(p, job.target.port, job.target.host);
-        const until = Math.min(deadline, Date.now() + Math.max(1000, job.timeoutMs / 4));
-        while (pending.length === 0 && Date.now() < until) {
-          await new Promise<void>((r) => {
-            const t = setTimeout(r, until - Date.now());
-            wake = () => {
-              clearTimeout(t);
-              r();
-            };
-          });
-        }
-        const got = pending.shift();
-        if (!got) error = "no echo before the deadline";
-        else {
+        path.send(p);
+        try {
+          const got = await path.receive(Math.min(deadline, Date.now() + Math.max(1000, job.timeoutMs / 4)));
           ok = same(got, p);
           if (!ok) error = `echo of ${size} bytes came back as ${got.length} different bytes`;
+        } catch (err) {
+          error = message(err);
         }
       }
       out.results.push(ok ? { size, ok } : { size, ok, error });
     }
   } finally {
-    sock.close();
+    path.close();
   }
   return out;
 }
