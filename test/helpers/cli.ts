@@ -4,10 +4,7 @@
  * `timeoutMs` (default 30 s), so a hung command fails its test instead of the whole run.
  */
 import { spawn, spawnSync } from "bun";
-import { join, resolve } from "node:path";
-
-export const CHECKOUT = resolve(import.meta.dir, "../..");
-export const MAIN = join(CHECKOUT, "src/main.ts");
+import { CHECKOUT, MAIN_TS } from "../../src/cli/demo/harness.ts";
 
 export interface CliOptions {
   /** Working directory; the checkout by default. */
@@ -36,7 +33,7 @@ function spawnOptions(opts: CliOptions) {
 
 /** `paqet <args>`, asynchronously (this process stays free to answer the child, e.g. a status server). */
 export async function runPaqet(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
-  const proc = spawn([process.execPath, MAIN, ...args], spawnOptions(opts));
+  const proc = spawn([process.execPath, MAIN_TS, ...args], spawnOptions(opts));
   const timer = setTimeout(() => proc.kill("SIGKILL"), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   try {
     const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -48,6 +45,6 @@ export async function runPaqet(args: readonly string[], opts: CliOptions = {}): 
 
 /** `paqet <args>`, blocking until it exits. */
 export function runPaqetSync(args: readonly string[], opts: CliOptions = {}): CliResult {
-  const r = spawnSync([process.execPath, MAIN, ...args], { ...spawnOptions(opts), timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+  const r = spawnSync([process.execPath, MAIN_TS, ...args], { ...spawnOptions(opts), timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS });
   return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
