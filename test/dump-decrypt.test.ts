@@ -296,9 +296,12 @@ describe("failures", () => {
       return b;
     };
     const bad = dumper.datagram(seg(0, Uint8Array.of(7, 0, 0, 0, 1, 0, 0, 0)), meta(true));
-    expect(bad).toContain("    smux: invalid protocol: version 7, expected 2; the rest of this direction is not framed");
-    expect(dumper.datagram(seg(1, Uint8Array.of(2, 3, 0, 0, 0, 0, 0, 0)), meta(true))).not.toContain("smux");
-    expect(dumper.counts).toMatchObject({ smuxErrors: 1, ok: 2 });
+    expect(bad).toContain("    smux: invalid protocol: version 7, expected 2; framing resumes at the next frame boundary");
+    // Body bytes that do not start like a frame are skipped; a NOP header starts framing again.
+    expect(dumper.datagram(seg(1, Uint8Array.of(2, 3, 0, 0, 0, 0, 0, 1)), meta(true))).not.toContain("smux");
+    const again = dumper.datagram(seg(2, Uint8Array.of(2, 3, 0, 0, 0, 0, 0, 0)), meta(true));
+    expect(again).toEndWith("    smux: framing from sn 2\n    smux NOP v2 sid=0\n");
+    expect(dumper.counts).toMatchObject({ smuxErrors: 1, ok: 3, smuxFrames: 1 });
   });
 });
 
@@ -315,6 +318,25 @@ describe("reassembly, guard, FEC", () => {
     const reference = decodeCapture("go-aes.pcap", conf("go-aes-server.yaml"));
     expect(dumper.counts.smuxFrames).toBe(reference.dumper.counts.smuxFrames);
     expect(frameLines(out)).toEqual(frameLines(reference.out));
+  });
+
+  test("a dump that joins mid-conversation frames again at the next frame boundary", () => {
+    // From pkt 18 on: s2c sn 5 sits inside the 8192-byte PSH frames of sid 15; c2s resumes at sn 5.
+    const dumper = new DecryptDumper(options("aes", "vector-key-1"));
+    let out = "";
+    for (const f of capturePayloads("go-aes.pcap").slice(17)) out += dumper.datagram(f.payload, meta(f.c2s));
+    expect(out.match(/smux: joined this direction at sn 5; frames resume at the next frame boundary/g)).toHaveLength(2);
+    expect(out).not.toContain("invalid protocol");
+    expect(dumper.counts.smuxErrors).toBe(0);
+    expect(frameLines(out)).toContain("smux FIN v2 sid=15");
+    // Whatever was framed after joining is exactly the end of what a full dump frames, per direction.
+    const full = decodeCapture("go-aes.pcap", conf("go-aes-server.yaml"));
+    const joined = { out, blocks: blocksOf(out), dumper };
+    for (const c2s of [true, false]) {
+      const tail = frames(joined, c2s);
+      expect(tail.length).toBeGreaterThan(2);
+      expect(tail).toEqual(frames(full, c2s).slice(-tail.length));
+    }
   });
 
   test("guard: a valid cookie is stripped, a stale or wrong one fails", () => {

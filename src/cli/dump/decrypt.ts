@@ -19,7 +19,7 @@ import { FEC_HEADER_BYTES, FEC_TYPE_DATA, FEC_TYPE_OOB, FEC_TYPE_PARITY } from "
 import { Cmd as KcpCmd, decodeSegment, KCP_OVERHEAD, readU16, readU32 } from "../../kcp/segment.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import { formatFlags } from "../../packet/tcp.ts";
-import { Cmd as SmuxCmd, decodeUpd, FrameDecoder } from "../../smux/frame.ts";
+import { Cmd as SmuxCmd, decodeHeader, decodeUpd, FrameDecoder, HEADER_SIZE, OFF_VER, UPD_SIZE } from "../../smux/frame.ts";
 import { GUARD_HEADER_BYTES, guardCookie, guardKey, type GuardOptions, GUARD_DEFAULT_MAGIC, GUARD_DEFAULT_SKEW, GUARD_DEFAULT_WINDOW_S } from "../../socket/guard.ts";
 import { joinHostPort, MessageDecoder, MessageType, type Message } from "../../tunnel/protocol.ts";
 import { tunnelOptionsFromConfig } from "../../tunnel/options.ts";
@@ -133,6 +133,28 @@ export function preview(data: Uint8Array): string {
   return `hex ${hex(data.subarray(0, PREVIEW_HEX_BYTES))}${data.length > PREVIEW_HEX_BYTES ? "…" : ""}`;
 }
 
+/**
+ * Whether `b` starts with a header smux v2 could have written: the version, a known command, and
+ * the lengths and sids each command carries (SYN/FIN/NOP empty, NOP on sid 0, UPD 8 bytes).
+ */
+export function looksLikeFrameStart(b: Uint8Array): boolean {
+  if (b.length < HEADER_SIZE || b[OFF_VER] !== SMUX_VERSION) return false;
+  const { cmd, length, sid } = decodeHeader(b);
+  switch (cmd) {
+    case SmuxCmd.SYN:
+    case SmuxCmd.FIN:
+      return length === 0 && sid !== 0;
+    case SmuxCmd.NOP:
+      return length === 0 && sid === 0;
+    case SmuxCmd.UPD:
+      return length === UPD_SIZE && sid !== 0;
+    case SmuxCmd.PSH:
+      return length > 0 && sid !== 0;
+    default:
+      return false;
+  }
+}
+
 export function describeMessage(m: Message): string {
   switch (m.type) {
     case MessageType.Ping:
@@ -164,8 +186,12 @@ class Direction {
   /** Next sn to feed; undefined until the first PUSH is seen (a live dump starts mid-stream). */
   next: number | undefined;
   readonly pending = new Map<number, Uint8Array>();
-  readonly frames = new FrameDecoder(SMUX_VERSION);
-  /** Set once the smux decoder failed: later bytes cannot be framed. */
+  frames = new FrameDecoder(SMUX_VERSION);
+  /**
+   * The smux decoder lost (or never had) the frame boundaries: after an invalid frame, or when the
+   * dump joined the conversation after its first PUSH. Framing resumes at the first segment that
+   * starts with a plausible frame header (smux writes usually start a segment).
+   */
   broken = false;
   constructor(
     readonly key: string,
@@ -380,7 +406,14 @@ export class DecryptDumper {
   /** Places one PUSH in its direction's sn order; returns the rest of its line and its frames. */
   private push(conv: number, sn: number, data: Uint8Array, meta: DatagramMeta): string {
     const d = this.direction(meta, conv);
-    d.next ??= sn;
+    let joined = "";
+    if (d.next === undefined) {
+      d.next = sn;
+      if (sn !== 0) {
+        d.broken = true;
+        joined = `    smux: joined this direction at sn ${sn}; frames resume at the next frame boundary\n`;
+      }
+    }
     const behind = snDiff(sn, d.next);
     if (behind < 0 || d.pending.has(sn)) {
       this.counts.retransmissions++;
@@ -395,23 +428,28 @@ export class DecryptDumper {
       d.pending.set(sn, data.slice());
       return ` (held: waiting for sn ${d.next})\n`;
     }
-    let out = "\n";
-    out += this.feed(d, data.slice());
+    let out = `\n${joined}`;
+    out += this.feed(d, sn, data.slice());
     d.next = (d.next + 1) >>> 0;
     for (let held = d.pending.get(d.next); held !== undefined; held = d.pending.get(d.next)) {
       d.pending.delete(d.next);
       out += `    (sn ${d.next}, held until now)\n`;
-      out += this.feed(d, held);
+      out += this.feed(d, d.next, held);
       d.next = (d.next + 1) >>> 0;
     }
     return out;
   }
 
   /** Feeds in-order stream bytes to the smux decoder; returns a line per completed frame. */
-  private feed(d: Direction, bytes: Uint8Array): string {
-    if (d.broken) return "";
-    d.frames.push(bytes);
+  private feed(d: Direction, sn: number, bytes: Uint8Array): string {
     let out = "";
+    if (d.broken) {
+      if (!looksLikeFrameStart(bytes)) return "";
+      d.frames = new FrameDecoder(SMUX_VERSION);
+      d.broken = false;
+      out += `    smux: framing from sn ${sn}\n`;
+    }
+    d.frames.push(bytes);
     try {
       while (d.frames.next()) {
         this.counts.smuxFrames++;
@@ -420,7 +458,7 @@ export class DecryptDumper {
     } catch (err) {
       d.broken = true;
       this.counts.smuxErrors++;
-      out += `    ${errorMessage(err)}; the rest of this direction is not framed\n`;
+      out += `    ${errorMessage(err)}; framing resumes at the next frame boundary\n`;
     }
     return out;
   }
