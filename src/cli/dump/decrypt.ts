@@ -84,7 +84,7 @@ export interface DecryptCounts {
   fecParity: number;
   fecRecovered: number;
   smuxFrames: number;
-  /** Streams whose smux decoding stopped on an invalid frame. */
+  /** Invalid smux headers (framing then waits for the next plausible frame start). */
   smuxErrors: number;
   paqetMessages: number;
 }
@@ -95,6 +95,9 @@ const MAX_PENDING_SEGMENTS = 4096;
 const PREVIEW_BYTES = 48;
 /** Hex bytes shown of a payload that is not mostly text. */
 const PREVIEW_HEX_BYTES = 16;
+/** FEC header fields (kcp-smux-wire.md §4): seqid u32 LE at 0, type u16 LE at 4. */
+const FEC_OFF_SEQID = 0;
+const FEC_OFF_TYPE = 4;
 /** FEC data shard: the u16 size field after the 6-byte header counts itself and the KCP bytes. */
 const FEC_SIZE_FIELD = 2;
 /** kcp-go's session drops decrypted packets shorter than this (see fec.ts MIN_INNER_BYTES). */
@@ -280,15 +283,14 @@ export class DecryptDumper {
       this.counts.malformed++;
       return `${out}, ${inner.length} bytes is too short for KCP\n`;
     }
-    const type = readU16(inner, 4);
+    const type = readU16(inner, FEC_OFF_TYPE);
     const dirKey = `${meta.from}>${meta.to}`;
     if (type === FEC_TYPE_DATA || type === FEC_TYPE_PARITY || type === FEC_TYPE_OOB) {
-      const seqid = readU32(inner, 0);
       const kind = type === FEC_TYPE_DATA ? "data" : type === FEC_TYPE_PARITY ? "parity" : "oob";
-      out += `, fec ${kind} seqid=${seqid}`;
-      if (type === FEC_TYPE_DATA) this.counts.fecData++;
-      else if (type === FEC_TYPE_PARITY) this.counts.fecParity++;
+      out += `, fec ${kind} seqid=${readU32(inner, FEC_OFF_SEQID)}`;
+      if (type === FEC_TYPE_PARITY) this.counts.fecParity++;
       if (type === FEC_TYPE_DATA) {
+        this.counts.fecData++;
         const size = readU16(inner, FEC_HEADER_BYTES);
         out += ` size=${size}`;
         if (size < FEC_SIZE_FIELD || FEC_HEADER_BYTES + size > inner.length) {
@@ -314,7 +316,7 @@ export class DecryptDumper {
     return `${out}\n${this.segments(inner, meta)}`;
   }
 
-  /** `dump: N datagrams, X ok, Y failed (...)` plus what was decoded. */
+  /** `decrypt: N datagrams, X ok, Y failed (reasons)`, then what was decoded; one line. */
   summary(): string {
     const c = this.counts;
     const reasons: string[] = [];
@@ -327,7 +329,7 @@ export class DecryptDumper {
       `decrypt: ${c.datagrams} datagrams, ${c.ok} ok, ${failed}, ${c.malformed} malformed; ` +
       `kcp ${c.segments} segments (${c.push} PUSH, ${c.ack} ACK, ${c.wask} WASK, ${c.wins} WINS), ` +
       `${c.retransmissions} retransmitted${c.overflow ? `, ${c.overflow} overflowed` : ""}${fec}; ` +
-      `smux ${c.smuxFrames} frames${c.smuxErrors ? `, ${c.smuxErrors} undecodable streams` : ""}; ` +
+      `smux ${c.smuxFrames} frames${c.smuxErrors ? `, ${c.smuxErrors} invalid` : ""}; ` +
       `${c.paqetMessages} paqet messages`
     );
   }
