@@ -57,7 +57,13 @@ function listenText(host: string, port: number): string {
 export default defineCommand({
   meta: { name: "dump", description: "Print the TCP payloads arriving on the server's raw port (or in a pcap file)" },
   args: {
-    config: { type: "string", alias: "c", default: "config.yaml", valueHint: "FILE", description: "server configuration file" },
+    config: {
+      type: "string",
+      alias: "c",
+      default: "config.yaml",
+      valueHint: "FILE",
+      description: "server configuration file (with --decrypt --read, a client one works too)",
+    },
     read: { type: "string", valueHint: "FILE.pcap", description: "read frames from a pcap file instead of the interface" },
     decrypt: {
       type: "boolean",
