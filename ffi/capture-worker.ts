@@ -2,7 +2,9 @@
  * Capture worker: blocks in `pcap_dispatch` on a handle the main thread opened. Each call waits
  * until frames are ready, then hands over every frame already queued (up to `batch`) through one
  * JSCallback per frame, which copies it into the shared ring (ring.ts) with one libc memcpy. After
- * each call the worker publishes the write index and notifies the main thread once.
+ * each call the worker publishes the write index and notifies the main thread once; if the main
+ * thread is still busy with earlier frames, it waits for that drain (bounded) before reading again,
+ * so under load frames arrive in batches rather than one kernel wake-up each.
  *
  * Why pcap_dispatch and not pcap_next_ex + non-blocking drains: on Linux libpcap 1.10, switching
  * non-blocking mode on and off closes and re-creates the eventfd that `pcap_breakloop` writes to
@@ -43,6 +45,16 @@ const scope = globalThis as unknown as WorkerScope;
 const PCAP_ERROR_BREAK = -2;
 /** How long a full-ring wait sleeps before re-checking the stop word (ms). */
 const FULL_WAIT_MS = 50;
+
+/**
+ * After publishing a batch, while the main thread has not yet taken the previous frames, the
+ * worker waits (up to this long, woken as soon as the main thread drains) instead of reading again
+ * at once. A busy main thread could not handle those frames sooner anyway, and meanwhile frames
+ * gather in the kernel buffer without waking anybody: in immediate mode the kernel otherwise wakes
+ * this thread for every frame, and those wake-ups (an IPI each on a VM) cost more than the copying.
+ * A main thread that keeps up (request/response traffic) never sees the pause.
+ */
+const BUSY_WAIT_MS = 1;
 
 /** Everything native code touches stays reachable from this long-lived object (pitfall 1). */
 interface Ring {
@@ -141,6 +153,16 @@ function run(start: CaptureStart): void {
       // 0: a read timeout (macOS, Windows, old libpcap): look at the stop word again.
       if (rc === PCAP_ERROR_BREAK) break;
       if (rc < 0) return fail("pcap_dispatch");
+      if (rc > 0) {
+        // The main thread notifies the read index while `waiting` is set; if it drained between
+        // the load and the wait, the wait returns at once (the index no longer equals r).
+        const r = Atomics.load(ctrl, CTRL.read);
+        if (r !== write) {
+          Atomics.store(ctrl, CTRL.waiting, 1);
+          Atomics.wait(ctrl, CTRL.read, r, BUSY_WAIT_MS);
+          Atomics.store(ctrl, CTRL.waiting, 0);
+        }
+      }
     }
   } finally {
     ring.callback.close();
