@@ -7,7 +7,7 @@
  *
  * Profiles (markdown) and memory logs land in DIR (default a temp directory, printed).
  */
-import { spawn } from "bun";
+import { spawn, spawnSync } from "bun";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,6 +51,26 @@ async function get(bytes: number, count: number): Promise<number> {
   const r = await probeIn<GetOutcome>(bed.a.ns, { kind: "get", socks, target, bytes, count, concurrency: count, timeoutMs: 180_000, verify: false }, 200_000);
   if (r.ok !== count) throw new Error(`downloads failed: ${r.errors.join("; ")}`);
   return r.bytes / MiB / (r.elapsedMs / 1000);
+}
+
+/** Context switches of all threads of a process (voluntary + involuntary). */
+function switches(pid: number): number {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0) + Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(st)?.[1] ?? 0);
+    } catch {
+      // thread ended meanwhile
+    }
+  }
+  return n;
+}
+
+/** tx counters of an interface inside a namespace. */
+function netStats(ns: string, ifname: string): { txPackets: number; txBytes: number } {
+  const read = (what: string) => Number(spawnSync(["ip", "netns", "exec", ns, "cat", `/sys/class/net/${ifname}/statistics/${what}`]).stdout.toString().trim());
+  return { txPackets: read("tx_packets"), txBytes: read("tx_bytes") };
 }
 
 /** utime and stime (ms) of a process, threads included. */
@@ -110,6 +130,8 @@ try {
   const s0 = procUsage(server.pid)!;
   console.log(`RSS after start + 1 MiB: client ${(c0.rssKiB / 1024).toFixed(1)} server ${(s0.rssKiB / 1024).toFixed(1)} MiB`);
   for (const p of [client, server]) console.log(`${p.name} mappings at start:\n${topMappings(p.pid, 4)}`);
+  const n0 = [netStats(bed.a.ns, bed.a.ifname), netStats(bed.b.ns, bed.b.ifname)];
+  const sw0 = [switches(client.pid), switches(server.pid)];
   const ct0 = times(client.pid);
   const st0 = times(server.pid);
   const perfs = perf
@@ -121,6 +143,8 @@ try {
   const par = parallel > 0 ? await get(pmib * MiB, parallel) : Number.NaN;
   const c1 = procUsage(client.pid)!;
   const s1 = procUsage(server.pid)!;
+  const n1 = [netStats(bed.a.ns, bed.a.ifname), netStats(bed.b.ns, bed.b.ifname)];
+  const sw1 = [switches(client.pid), switches(server.pid)];
   const ct1 = times(client.pid);
   const st1 = times(server.pid);
   for (const p of perfs) p.kill("SIGINT");
@@ -128,6 +152,11 @@ try {
   const moved = mib + parallel * pmib;
   console.log(`single ${mib} MiB: ${single.toFixed(1)} MiB/s; ${parallel}x${pmib} MiB: ${par.toFixed(1)} MiB/s`);
   for (const p of [client, server]) console.log(`${p.name} mappings:\n${topMappings(p.pid)}`);
+  const pk = (i: number, k: "txPackets" | "txBytes") => n1[i]![k] - n0[i]![k];
+  console.log(
+    `frames: client sent ${pk(0, "txPackets")} (${(pk(0, "txBytes") / MiB).toFixed(1)} MiB), server sent ${pk(1, "txPackets")} (${(pk(1, "txBytes") / MiB).toFixed(1)} MiB) for ${mib + parallel * pmib} MiB of payload`,
+  );
+  console.log(`context switches per MiB: client ${((sw1[0]! - sw0[0]!) / (mib + parallel * pmib)).toFixed(0)} server ${((sw1[1]! - sw0[1]!) / (mib + parallel * pmib)).toFixed(0)}`);
   const per = (a: number, b: number) => ((b - a) / (mib + parallel * pmib)).toFixed(2);
   console.log(`user/sys ms/MiB client ${per(ct0.user, ct1.user)}/${per(ct0.sys, ct1.sys)} server ${per(st0.user, st1.user)}/${per(st0.sys, st1.sys)}`);
   console.log(
