@@ -3,7 +3,7 @@
  * network namespaces, default configuration on both sides (block aes, mode fast), against the
  * direct veth path measured in the same run.
  *
- *   bun bench/tunnel.ts [--profile veth|impaired|all] [--reps N] [--quick] [--direct-only]
+ *   bun bench/tunnel.ts [--profile veth|impaired|all] [--reps N] [--quick] [--direct-only] [--paqet-env K=V]...
  *
  * Profile "veth" (direct link): single-stream download of 256 MiB, 8 parallel downloads of
  * 64 MiB, request latency on an open connection and with a new connection (+ SOCKS5 handshake)
@@ -13,7 +13,8 @@
  * adding 30 ms delay and 1 % loss each way; single-stream download, direct and tunnel.
  *
  * Prints a table with tunnel/direct ratios and the bars of issue 7, and writes every number to
- * bench/results/<timestamp>.json. Downloads are timed without hashing (the probe would compete
+ * bench/results/<timestamp>.json. `--paqet-env` adds an environment variable to both paqet processes
+ * (e.g. MIMALLOC_PURGE_DELAY=-1, to weigh allocator settings); the default run sets none. Downloads are timed without hashing (the probe would compete
  * for the same two cores); a separate 16 MiB download checks the tunnel's integrity first.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -22,11 +23,11 @@ import { join } from "node:path";
 import {
   clientYaml,
   DEFAULT_SOCKS_PORT,
+  MAIN_TS,
   NsProcess,
   probeIn,
   procUsage,
   serverYaml,
-  startPaqet,
   startTargets,
   type TunnelSpec,
   waitListening,
@@ -53,6 +54,8 @@ export interface BenchOptions {
   delayMs: number;
   lossPct: number;
   directOnly: boolean;
+  /** Extra environment of both paqet processes (none by default). */
+  paqetEnv: Record<string, string>;
 }
 
 export const DEFAULTS: BenchOptions = {
@@ -67,6 +70,7 @@ export const DEFAULTS: BenchOptions = {
   delayMs: 30,
   lossPct: 1,
   directOnly: false,
+  paqetEnv: {},
 };
 
 interface Latency {
@@ -146,10 +150,11 @@ async function measurePath(bed: NetBed, socks: Socks5Addr | undefined, target: S
 }
 
 /** Starts server and client, waits for SOCKS5 and a first request through; returns both. */
-async function startTunnel(bed: NetBed, work: WorkDir, target: Socks5Addr): Promise<{ server: NsProcess; client: NsProcess }> {
+async function startTunnel(bed: NetBed, work: WorkDir, target: Socks5Addr, env: Record<string, string>): Promise<{ server: NsProcess; client: NsProcess }> {
   const spec: TunnelSpec = { key: "bench-key", socksPort: SOCKS.port, logLevel: "warn" };
-  const server = startPaqet("server", bed.b.ns, work.write("server.yaml", serverYaml(bed, spec)));
-  const client = startPaqet("client", bed.a.ns, work.write("client.yaml", clientYaml(bed, spec)));
+  const paqet = (name: string, ns: string, config: string) => new NsProcess(name, ns, [process.execPath, MAIN_TS, "run", "-c", config], env);
+  const server = paqet("server", bed.b.ns, work.write("server.yaml", serverYaml(bed, spec)));
+  const client = paqet("client", bed.a.ns, work.write("client.yaml", clientYaml(bed, spec)));
   try {
     await waitListening(bed.a.ns, SOCKS.port, 20_000, client);
     let errors = "";
@@ -192,7 +197,7 @@ async function runProfile(profile: "veth" | "impaired", o: BenchOptions, log: (s
 
     log(`${profile}: tunnel`);
     const target = { host: "127.0.0.1", port: HTTP_PORT };
-    const { server, client } = await startTunnel(bed, work, target);
+    const { server, client } = await startTunnel(bed, work, target, o.paqetEnv);
     procs.push(server, client);
     const check = await probeIn<GetOutcome>(bed.a.ns, { kind: "get", socks: SOCKS, target, bytes: 16 * MiB, count: 1, concurrency: 1, timeoutMs: 60_000 }, 70_000);
     result.integrity = check.ok === 1 ? "16 MiB through SOCKS5, sha256 matches" : `FAILED: ${check.errors.join("; ")}`;
@@ -337,11 +342,17 @@ function parseArgs(argv: readonly string[]): BenchOptions {
     if (a === "--quick") Object.assign(o, { reps: 1, singleMiB: 64, parallelMiB: 16, latN: 50, impairedMiB: 16 });
     else if (a === "--direct-only") o.directOnly = true;
     else if (a === "--reps") o.reps = Math.max(1, Number(argv[++i]));
+    else if (a === "--paqet-env") {
+      const kv = argv[++i] ?? "";
+      const eq = kv.indexOf("=");
+      if (eq < 1) throw new Error(`--paqet-env wants NAME=VALUE, not ${kv}`);
+      o.paqetEnv = { ...o.paqetEnv, [kv.slice(0, eq)]: kv.slice(eq + 1) };
+    }
     else if (a === "--profile") {
       const p = argv[++i];
       o.profiles = p === "all" ? ["veth", "impaired"] : p === "veth" || p === "impaired" ? [p] : o.profiles;
       if (p !== "all" && p !== "veth" && p !== "impaired") throw new Error(`--profile must be veth, impaired or all, not ${p}`);
-    } else throw new Error(`unknown option ${a}; use --profile veth|impaired|all, --reps N, --quick, --direct-only`);
+    } else throw new Error(`unknown option ${a}; use --profile veth|impaired|all, --reps N, --quick, --direct-only, --paqet-env NAME=VALUE`);
   }
   return o;
 }
