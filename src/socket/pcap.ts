@@ -5,7 +5,7 @@
  * matches nothing, so the kernel never queues captures into it) used synchronously from the calling
  * thread, and a receive handle (snaplen 65536, `sockbuf` bytes, immediate mode, inbound only,
  * `tcp and dst port P`) drained by a capture worker into a shared ring (ffi/capture.ts). Frames
- * are built by FrameBuilder and parsed by parseFrame (framing.ts); each datagram's payload reaches
+ * are built by FrameBuilder and parsed in place by parseFrameAt (framing.ts); each datagram's payload reaches
  * the handler as a view into the ring, valid only during the call.
  *
  * The local port is the configured one, or a fresh random port in 32768..65535 per conn when it is
@@ -24,7 +24,7 @@ import { isPaqetError } from "../lib/errors.ts";
 import { logger, RateLimitedLog } from "../lib/log.ts";
 import { interfaceExists, interfaceMac } from "../lib/netinfo.ts";
 import { SocketError, type SocketErrorCode } from "./errors.ts";
-import { FrameBuilder, type FrameStats, newFrameStats, parseFrame, resolveLocalPort } from "./framing.ts";
+import { FrameBuilder, type FrameStats, newFrameFields, newFrameStats, parseFrameAt, resolveLocalPort } from "./framing.ts";
 import type { PacketAddr, PacketConn, PacketHandler } from "./types.ts";
 
 const log = logger("socket");
@@ -129,6 +129,8 @@ export class PcapPacketConn implements PacketConn {
   private readonly capture: Capture;
   private readonly frameStats = newFrameStats();
   private readonly addrCache = new Map<string, Map<number, PacketAddr>>();
+  private lastAddr: PacketAddr | undefined;
+  private readonly fields = newFrameFields();
   private handler: PacketHandler | undefined;
   private errorHandler: ((err: SocketError) => void) | undefined;
   private closed = false;
@@ -331,37 +333,43 @@ export class PcapPacketConn implements PacketConn {
     else log.error(`raw socket on port ${this.port} stopped receiving: ${e.message}`);
   }
 
+  /** Per frame: parsed in place on the ring; the payload view is the only allocation. */
   private readonly onFrame = (ring: Uint8Array, offset: number, length: number): void => {
-    const f = parseFrame(ring.subarray(offset, offset + length), this.frameStats);
-    if (!f) return;
+    const f = this.fields;
+    if (!parseFrameAt(ring, offset, length, f, this.frameStats)) return;
     const h = this.handler;
     if (!h) {
       this.unhandled++;
       return;
     }
     this.received++;
-    this.receivedBytes += f.payload.length;
+    this.receivedBytes += f.payloadEnd - f.payloadStart;
     if ((this.received & 63) === 1) this.lastReceivedAt = Date.now();
-    h(f.payload, this.stableAddr(f.src));
+    h(ring.subarray(f.payloadStart, f.payloadEnd), this.stableAddr(f.srcIp, f.srcPort));
   };
 
   /**
    * One PacketAddr object per peer, so upper layers and the FrameBuilder's per-object cache see the
-   * same object for every datagram of a peer. Bounded: cleared past 4096 peers.
+   * same object for every datagram of a peer. Bounded: cleared past 4096 peers. The last peer is
+   * remembered (a transfer is a run of frames from one peer; the IP text comes from framing's cache,
+   * so the comparison is usually by reference).
    */
-  private stableAddr(src: PacketAddr): PacketAddr {
-    let byPort = this.addrCache.get(src.ip);
+  private stableAddr(ip: string, port: number): PacketAddr {
+    const last = this.lastAddr;
+    if (last !== undefined && last.port === port && last.ip === ip) return last;
+    let byPort = this.addrCache.get(ip);
     if (!byPort) {
       if (this.addrCache.size >= 4096) this.addrCache.clear();
       byPort = new Map();
-      this.addrCache.set(src.ip, byPort);
+      this.addrCache.set(ip, byPort);
     }
-    let addr = byPort.get(src.port);
+    let addr = byPort.get(port);
     if (!addr) {
       if (byPort.size >= 4096) byPort.clear();
-      addr = Object.freeze({ ip: src.ip, port: src.port });
-      byPort.set(src.port, addr);
+      addr = Object.freeze({ ip, port });
+      byPort.set(port, addr);
     }
+    this.lastAddr = addr;
     return addr;
   }
 }
