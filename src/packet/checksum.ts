@@ -34,6 +34,27 @@ export function sumWordsView(dv: DataView, off: number, len: number, sum = 0): n
   return sum;
 }
 
+/**
+ * sumWords for a range that starts 4-byte aligned in `words`' buffer (`off` indexes `bytes`, a
+ * byte view of the same buffer from its start): 32-bit native (little-endian) loads, about three
+ * times faster than sumWordsView's big-endian DataView loads. The ones' complement sum does not
+ * depend on byte order except for a final swap (RFC 1071 §2(B)), so the result is folded to 16 bits
+ * and swapped: it adds to big-endian sums like sumWords' result. `off` must be a multiple of 4.
+ */
+export function sumWordsAligned(words: Uint32Array, bytes: Uint8Array, off: number, len: number): number {
+  const end = off + len;
+  let sum = 0;
+  let i = off >> 2;
+  const n = end >> 2;
+  for (; i + 4 <= n; i += 4) sum += words[i]! + words[i + 1]! + words[i + 2]! + words[i + 3]!;
+  for (; i < n; i++) sum += words[i]!;
+  let b = i << 2;
+  for (; b + 2 <= end; b += 2) sum += bytes[b]! | (bytes[b + 1]! << 8);
+  if (b < end) sum += bytes[b]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return ((sum & 0xff) << 8) | (sum >> 8);
+}
+
 /** Folds a running sum to 16 bits and complements it: the value to store in a checksum field. */
 export function finishChecksum(sum: number): number {
   while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);

@@ -40,7 +40,7 @@
  * mtu of 1350 the largest IPv4 frame is 1416 bytes.
  */
 import { formatIp, formatIpv4, IPV4_LEN, IPV6_LEN, isIpv4Mapped, MAC_LEN, parseMac, tryParseIp } from "../packet/address.ts";
-import { finishChecksum, sumWords, sumWordsView } from "../packet/checksum.ts";
+import { finishChecksum, sumWords, sumWordsAligned } from "../packet/checksum.ts";
 import { PacketError } from "../packet/errors.ts";
 import { ETH_DST, ETH_HEADER_LEN, ETH_MIN_FRAME, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from "../packet/ethernet.ts";
 import {
@@ -205,6 +205,9 @@ function makeFamily(opts: FamilyOptions, v6: boolean): Family {
   return { v6, src, routerMac: toMac(opts.routerMac, `network.${v6 ? "ipv6" : "ipv4"}.router_mac`), ipConstSum, srcSum };
 }
 
+/** Bytes before the frame in FrameBuilder's buffer (see its constructor). */
+const FRAME_PAD = 2;
+
 function putU32(b: Uint8Array, i: number, v: number): void {
   b[i] = v >>> 24;
   b[i + 1] = (v >>> 16) & 0xff;
@@ -226,7 +229,8 @@ export class FrameBuilder {
   private localIndex = 0;
   private c = 0;
   private readonly buf: Uint8Array;
-  private readonly view: DataView;
+  private readonly rawBytes: Uint8Array;
+  private readonly words: Uint32Array;
   private readonly maxPayload: number;
   private readonly peers = new Map<string, Peer>();
   private readonly byObject = new WeakMap<PacketAddr, Peer>();
@@ -242,8 +246,12 @@ export class FrameBuilder {
     this.localFlags = toFlagList(opts.localFlags ?? ["PA"], "local_flag");
     this.t0 = (opts.t0 ?? Date.now()) >>> 0;
     this.maxPayload = opts.maxPayload ?? MAX_IP_PAYLOAD - PAQET_TCP_SYN_LEN;
-    this.buf = new Uint8Array(MAX_HEADERS + this.maxPayload);
-    this.view = new DataView(this.buf.buffer);
+    // The frame starts FRAME_PAD bytes into the buffer, which puts the TCP header (after 14 + 20 or
+    // 14 + 40 bytes) on a 4-byte boundary for sumWordsAligned.
+    const raw = new ArrayBuffer((FRAME_PAD + MAX_HEADERS + this.maxPayload + 3) & ~3);
+    this.buf = new Uint8Array(raw, FRAME_PAD);
+    this.rawBytes = new Uint8Array(raw);
+    this.words = new Uint32Array(raw);
   }
 
   /** Packets built so far: the counter c of §3.4 (the next packet uses c + 1). */
@@ -356,7 +364,7 @@ export class FrameBuilder {
 
     // Pseudo-header: src, dst, protocol, TCP length (the IPv6 32-bit length fits in 16 bits here).
     const pseudo = fam.srcSum + peer.dstSum + IP_PROTO_TCP + tcpLen;
-    const cs = finishChecksum(pseudo + sumWordsView(this.view, t, tcpLen));
+    const cs = finishChecksum(pseudo + sumWordsAligned(this.words, this.rawBytes, FRAME_PAD + t, tcpLen));
     b[t + TCP_CHECKSUM] = cs >>> 8;
     b[t + TCP_CHECKSUM + 1] = cs & 0xff;
 
@@ -508,100 +516,142 @@ function ipText(b: Uint8Array, off: number, len: 4 | 16): string {
 }
 
 /**
+ * parseFrameAt's result, reused from call to call by its owner: addresses as text and port, and
+ * where the TCP payload sits in the buffer that was parsed.
+ */
+export interface FrameFields {
+  srcIp: string;
+  srcPort: number;
+  dstIp: string;
+  dstPort: number;
+  /** 9-bit TCP flags (TCP_FIN ... TCP_NS). */
+  flags: number;
+  /** The payload is `buf[payloadStart .. payloadEnd)`. */
+  payloadStart: number;
+  payloadEnd: number;
+}
+
+export function newFrameFields(): FrameFields {
+  return { srcIp: "", srcPort: 0, dstIp: "", dstPort: 0, flags: 0, payloadStart: 0, payloadEnd: 0 };
+}
+
+/**
+ * Decodes the Ethernet frame `buf[start .. start + length)` as paqet does (§3.6) into `out`, with no
+ * allocation (the capture path calls it per frame on the shared ring). Returns false, counting the
+ * reason in `stats`, for anything that is not Ethernet / IPv4 or IPv6 / TCP with a non-empty
+ * payload; `out` is then unspecified. Never throws and never reads outside that range. Ethernet
+ * padding beyond the IP length is ignored.
+ */
+export function parseFrameAt(buf: Uint8Array, start: number, length: number, out: FrameFields, stats: FrameStats = SHARED_STATS): boolean {
+  stats.frames++;
+  const n = Math.min(length, buf.length - start);
+  if (n < ETH_HEADER_LEN) {
+    stats.truncated++;
+    return false;
+  }
+  const etherType = (buf[start + ETH_TYPE]! << 8) | buf[start + ETH_TYPE + 1]!;
+  const ip = start + ETH_HEADER_LEN;
+  const limit = start + n;
+  let t: number;
+  let end: number;
+  if (etherType === ETHERTYPE_IPV4) {
+    if (limit - ip < IPV4_MIN_HEADER_LEN) {
+      stats.truncated++;
+      return false;
+    }
+    const b0 = buf[ip + IPV4_VER_IHL]!;
+    const ihl = (b0 & 0x0f) * 4;
+    const total = (buf[ip + IPV4_TOTAL_LEN]! << 8) | buf[ip + IPV4_TOTAL_LEN + 1]!;
+    if (b0 >> 4 !== 4 || ihl < IPV4_MIN_HEADER_LEN || total < ihl) {
+      stats.malformed++;
+      return false;
+    }
+    if (ip + total > limit) {
+      stats.truncated++;
+      return false;
+    }
+    if (buf[ip + IPV4_PROTOCOL] !== IP_PROTO_TCP) {
+      stats.notTcp++;
+      return false;
+    }
+    // MF set or a non-zero offset: a fragment, not a TCP segment.
+    if (((buf[ip + IPV4_FLAGS_FRAG]! << 8) | buf[ip + IPV4_FLAGS_FRAG + 1]!) & 0x3fff) {
+      stats.fragment++;
+      return false;
+    }
+    t = ip + ihl;
+    end = ip + total;
+  } else if (etherType === ETHERTYPE_IPV6) {
+    if (limit - ip < IPV6_HEADER_LEN) {
+      stats.truncated++;
+      return false;
+    }
+    if (buf[ip]! >> 4 !== 6) {
+      stats.malformed++;
+      return false;
+    }
+    const plen = (buf[ip + IPV6_PAYLOAD_LEN]! << 8) | buf[ip + IPV6_PAYLOAD_LEN + 1]!;
+    if (ip + IPV6_HEADER_LEN + plen > limit) {
+      stats.truncated++;
+      return false;
+    }
+    if (buf[ip + IPV6_NEXT_HEADER] !== IP_PROTO_TCP) {
+      stats.notTcp++;
+      return false;
+    }
+    t = ip + IPV6_HEADER_LEN;
+    end = t + plen;
+  } else {
+    stats.notIp++;
+    return false;
+  }
+  if (end - t < TCP_MIN_HEADER_LEN) {
+    stats.truncated++;
+    return false;
+  }
+  const hdr = (buf[t + TCP_OFFSET_NS]! >> 4) * 4;
+  if (hdr < TCP_MIN_HEADER_LEN) {
+    stats.malformed++;
+    return false;
+  }
+  if (t + hdr > end) {
+    stats.truncated++;
+    return false;
+  }
+  if (t + hdr === end) {
+    stats.empty++;
+    return false;
+  }
+  stats.accepted++;
+  if (etherType === ETHERTYPE_IPV4) {
+    out.srcIp = ipText(buf, ip + IPV4_SRC, IPV4_LEN);
+    out.dstIp = ipText(buf, ip + IPV4_DST, IPV4_LEN);
+  } else {
+    out.srcIp = ipText(buf, ip + IPV6_SRC, IPV6_LEN);
+    out.dstIp = ipText(buf, ip + IPV6_DST, IPV6_LEN);
+  }
+  out.srcPort = (buf[t + TCP_SRC_PORT]! << 8) | buf[t + TCP_SRC_PORT + 1]!;
+  out.dstPort = (buf[t + TCP_DST_PORT]! << 8) | buf[t + TCP_DST_PORT + 1]!;
+  out.flags = ((buf[t + TCP_OFFSET_NS]! & 1) << 8) | buf[t + TCP_FLAGS]!;
+  out.payloadStart = t + hdr;
+  out.payloadEnd = end;
+  return true;
+}
+
+const PARSE_SCRATCH = newFrameFields();
+
+/**
  * Decodes a captured Ethernet frame as paqet does (§3.6). Returns undefined, counting the reason in
  * `stats`, for anything that is not Ethernet / IPv4 or IPv6 / TCP with a non-empty payload. Never
  * throws and never reads outside `frame`. Ethernet padding beyond the IP length is ignored.
  */
 export function parseFrame(frame: Uint8Array, stats: FrameStats = SHARED_STATS): ParsedFrame | undefined {
-  stats.frames++;
-  const n = frame.length;
-  if (n < ETH_HEADER_LEN) {
-    stats.truncated++;
-    return undefined;
-  }
-  const etherType = (frame[ETH_TYPE]! << 8) | frame[ETH_TYPE + 1]!;
-  const ip = ETH_HEADER_LEN;
-  let t: number;
-  let end: number;
-  let src: string;
-  let dst: string;
-  if (etherType === ETHERTYPE_IPV4) {
-    if (n - ip < IPV4_MIN_HEADER_LEN) {
-      stats.truncated++;
-      return undefined;
-    }
-    const b0 = frame[ip + IPV4_VER_IHL]!;
-    const ihl = (b0 & 0x0f) * 4;
-    const total = (frame[ip + IPV4_TOTAL_LEN]! << 8) | frame[ip + IPV4_TOTAL_LEN + 1]!;
-    if (b0 >> 4 !== 4 || ihl < IPV4_MIN_HEADER_LEN || total < ihl) {
-      stats.malformed++;
-      return undefined;
-    }
-    if (ip + total > n) {
-      stats.truncated++;
-      return undefined;
-    }
-    if (frame[ip + IPV4_PROTOCOL] !== IP_PROTO_TCP) {
-      stats.notTcp++;
-      return undefined;
-    }
-    // MF set or a non-zero offset: a fragment, not a TCP segment.
-    if (((frame[ip + IPV4_FLAGS_FRAG]! << 8) | frame[ip + IPV4_FLAGS_FRAG + 1]!) & 0x3fff) {
-      stats.fragment++;
-      return undefined;
-    }
-    t = ip + ihl;
-    end = ip + total;
-    src = ipText(frame, ip + IPV4_SRC, IPV4_LEN);
-    dst = ipText(frame, ip + IPV4_DST, IPV4_LEN);
-  } else if (etherType === ETHERTYPE_IPV6) {
-    if (n - ip < IPV6_HEADER_LEN) {
-      stats.truncated++;
-      return undefined;
-    }
-    if (frame[ip]! >> 4 !== 6) {
-      stats.malformed++;
-      return undefined;
-    }
-    const plen = (frame[ip + IPV6_PAYLOAD_LEN]! << 8) | frame[ip + IPV6_PAYLOAD_LEN + 1]!;
-    if (ip + IPV6_HEADER_LEN + plen > n) {
-      stats.truncated++;
-      return undefined;
-    }
-    if (frame[ip + IPV6_NEXT_HEADER] !== IP_PROTO_TCP) {
-      stats.notTcp++;
-      return undefined;
-    }
-    t = ip + IPV6_HEADER_LEN;
-    end = t + plen;
-    src = ipText(frame, ip + IPV6_SRC, IPV6_LEN);
-    dst = ipText(frame, ip + IPV6_DST, IPV6_LEN);
-  } else {
-    stats.notIp++;
-    return undefined;
-  }
-  if (end - t < TCP_MIN_HEADER_LEN) {
-    stats.truncated++;
-    return undefined;
-  }
-  const hdr = (frame[t + TCP_OFFSET_NS]! >> 4) * 4;
-  if (hdr < TCP_MIN_HEADER_LEN) {
-    stats.malformed++;
-    return undefined;
-  }
-  if (t + hdr > end) {
-    stats.truncated++;
-    return undefined;
-  }
-  if (t + hdr === end) {
-    stats.empty++;
-    return undefined;
-  }
-  stats.accepted++;
+  const f = PARSE_SCRATCH;
+  if (!parseFrameAt(frame, 0, frame.length, f, stats)) return undefined;
   return {
-    src: { ip: src, port: (frame[t + TCP_SRC_PORT]! << 8) | frame[t + TCP_SRC_PORT + 1]! },
-    dst: { ip: dst, port: (frame[t + TCP_DST_PORT]! << 8) | frame[t + TCP_DST_PORT + 1]! },
-    flags: ((frame[t + TCP_OFFSET_NS]! & 1) << 8) | frame[t + TCP_FLAGS]!,
-    payload: frame.subarray(t + hdr, end),
+    src: { ip: f.srcIp, port: f.srcPort },
+    dst: { ip: f.dstIp, port: f.dstPort },
+    flags: f.flags,
+    payload: frame.subarray(f.payloadStart, f.payloadEnd),
   };
 }
