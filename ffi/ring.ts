@@ -19,7 +19,7 @@ export const CTRL = {
   stop: 1,
   /** worker state, see WorkerState */
   state: 2,
-  /** 1 while the worker sleeps on the read index (full ring, or waiting for a busy main thread) */
+  /** 1 while the worker sleeps on a full ring (the main thread then notifies the read index) */
   waiting: 3,
   read: 16,
 } as const;
