@@ -12,8 +12,11 @@
  *     first write). With kcp-go's write delay on, small writes would instead wait up to one
  *     interval; with it off, kcp-go flushes after every Write — smux writes a frame header and its
  *     payload as separate writes, so per-turn coalescing is what kcp-go's gathered WriteBuffers does.
- *   - After the datagrams of one input batch are processed, pending ACKs go out in ONE ACK-only
- *     flush at the end of the turn instead of waiting for the periodic flush. With ACK no-delay on
+ *   - Pending ACKs go out in ONE ACK-only flush at the end of the turn instead of waiting for the
+ *     periodic flush, but at most one such flush per ACK_DELAY_MS unless ACK_BATCH of them wait:
+ *     a raw socket delivers a few datagrams per turn under load, and an ACK datagram per turn cost
+ *     the receiver a send (a system call) and the sender an open + input for every couple of data
+ *     datagrams. An idle link still acknowledges at the end of the turn. With ACK no-delay on
  *     (fast2/fast3) the core still answers every data datagram at once, as kcp-go does, and it
  *     flushes in full at once when una advanced or a fast resend is due.
  *   - The periodic update (kcp-go's per-session timer) still runs every `interval` ms, sooner when
@@ -35,6 +38,11 @@ const log = logger("kcp");
 export type KcpClock = () => number;
 
 export const monotonicMs: KcpClock = () => Math.floor(performance.now()) >>> 0;
+
+/** Least time between two ACK-only flushes while fewer than ACK_BATCH ACKs wait (see FLUSH RULE). */
+export const ACK_DELAY_MS = 2;
+/** Pending ACK entries that are flushed at the end of the turn without waiting ACK_DELAY_MS. */
+export const ACK_BATCH = 32;
 
 // ---- shared scheduler ----------------------------------------------------------------------------
 
@@ -62,6 +70,8 @@ export class KcpScheduler {
   private timerDue = Infinity;
   private dirty = new Set<Tickable>();
   private turnQueued = false;
+  private acking = new Set<Tickable>();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** (Re)schedules `task`'s periodic update `afterMs` from now, replacing any earlier schedule. */
   schedule(task: Tickable, afterMs: number): void {
@@ -74,6 +84,7 @@ export class KcpScheduler {
   cancel(task: Tickable): void {
     this.gens.delete(task);
     this.dirty.delete(task);
+    this.acking.delete(task);
   }
 
   /** Asks for `task.flushTurn()` once at the end of the current turn. */
@@ -82,6 +93,12 @@ export class KcpScheduler {
     if (this.turnQueued) return;
     this.turnQueued = true;
     queueMicrotask(this.runTurn);
+  }
+
+  /** Asks for `task.flushTurn()` within ACK_DELAY_MS; one timer serves every session. */
+  flushAcksSoon(task: Tickable): void {
+    this.acking.add(task);
+    if (this.ackTimer === undefined) this.ackTimer = setTimeout(this.runAcks, ACK_DELAY_MS);
   }
 
   /** Sessions with a live periodic schedule. */
@@ -93,6 +110,13 @@ export class KcpScheduler {
     this.turnQueued = false;
     const tasks = [...this.dirty];
     this.dirty.clear();
+    for (const t of tasks) t.flushTurn();
+  };
+
+  private readonly runAcks = (): void => {
+    this.ackTimer = undefined;
+    const tasks = [...this.acking];
+    this.acking.clear();
     for (const t of tasks) t.flushTurn();
   };
 
@@ -316,9 +340,11 @@ export class KcpSession implements Duplex, Tickable {
     this.inputNow = this.clock();
     this.fec.decode(inner, this.inputPacket);
     if (this.checkDead()) return;
-    if (this.core.ackCount > 0) {
+    const acks = this.core.ackCount;
+    if (acks > 0) {
       this.needAck = true;
-      this.scheduler.flushAtEndOfTurn(this);
+      if (acks >= ACK_BATCH || performance.now() - this.lastFlushAt >= ACK_DELAY_MS) this.scheduler.flushAtEndOfTurn(this);
+      else this.scheduler.flushAcksSoon(this);
     }
     this.deliver();
     this.maybeDrain();
@@ -340,15 +366,20 @@ export class KcpSession implements Duplex, Tickable {
     const ack = this.needAck;
     this.needFull = false;
     this.needAck = false;
-    if (full || this.core.probe !== 0) this.core.flush(this.clock(), false);
-    else if (ack && this.core.ackCount > 0) this.core.flush(this.clock(), true);
-    if (this.checkDead()) return;
+    const flushed = full || this.core.probe !== 0 || (ack && this.core.ackCount > 0);
+    if (flushed) {
+      this.core.flush(this.clock(), !(full || this.core.probe !== 0));
+      this.lastFlushAt = performance.now();
+      if (this.checkDead()) return;
+    }
     this.maybeDrain();
   }
 
   // ---- internals -----------------------------------------------------------------------------------
 
   private inputNow = 0;
+  /** performance.now() of the last end-of-turn or delayed flush (ACK pacing, see FLUSH RULE). */
+  private lastFlushAt = -Infinity;
 
   /** FEC hands over each KCP packet; `regular` is false for packets rebuilt from parity. */
   private readonly inputPacket = (kcpPacket: Uint8Array, regular = true): void => {
