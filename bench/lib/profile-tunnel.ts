@@ -43,7 +43,6 @@ function paqet(name: string, ns: string, config: string): NsProcess {
   return new NsProcess(name, ns, [process.execPath, ...flags, "--preload", MEMLOG, MAIN_TS, "run", "-c", config], {
     PAQET_MEMLOG: join(out, `${name}.mem.jsonl`),
     PAQET_MEMLOG_MS: process.env.PAQET_MEMLOG_MS ?? "250",
-    PAQET_DBG: join(out, `${name}.dbg`),
   });
 }
 
