@@ -8,6 +8,7 @@
  * plain option types that those layers define.
  */
 import type { LogLevel } from "../lib/log.ts";
+import { BLOCKS, type Block } from "../kcp/crypt/index.ts";
 
 export type { LogLevel };
 
@@ -16,24 +17,9 @@ export type Role = "client" | "server";
 export const KCP_MODES = ["normal", "fast", "fast2", "fast3", "manual"] as const;
 export type KcpMode = (typeof KCP_MODES)[number];
 
-export const KCP_BLOCKS = [
-  "aes",
-  "aes-128",
-  "aes-128-gcm",
-  "aes-192",
-  "salsa20",
-  "blowfish",
-  "twofish",
-  "cast5",
-  "3des",
-  "tea",
-  "xtea",
-  "xor",
-  "sm4",
-  "none",
-  "null",
-] as const;
-export type KcpBlock = (typeof KCP_BLOCKS)[number];
+/** The `block` names, in Go paqet's order (its error message lists them so); kcp/crypt owns the list. */
+export const KCP_BLOCKS = BLOCKS;
+export type KcpBlock = Block;
 
 export const LOG_LEVELS = ["none", "debug", "info", "warn", "error", "fatal"] as const;
 

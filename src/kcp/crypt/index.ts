@@ -26,8 +26,8 @@ import { twofishBlock } from "./twofish.ts";
 export const BLOCKS = [
   "aes",
   "aes-128",
-  "aes-192",
   "aes-128-gcm",
+  "aes-192",
   "salsa20",
   "blowfish",
   "twofish",
