@@ -6,6 +6,7 @@
  * otherwise move when `.buffer` is first touched) and are passed as typed arrays, which keeps them
  * alive for the duration of the call (a bare `ptr()` number does not; see bun-probe.md pitfall 1).
  */
+import { ipv6GroupsText } from "../src/lib/ipv6-text.ts";
 import { CString, read, type Pointer } from "bun:ffi";
 import { PcapError, type PcapErrorCode } from "./errors.ts";
 import { IS_WINDOWS, pcap } from "./libpcap.ts";
@@ -265,27 +266,8 @@ function sockaddrText(sa: number): string | undefined {
   return undefined;
 }
 
-/** RFC 5952 text of eight 16-bit words: lowercase, the longest run (>= 2) of zero words as "::". */
-export function ipv6Text(words: readonly number[]): string {
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (ws: readonly number[]) => ws.map((w) => w.toString(16)).join(":");
-  if (bestAt < 0) return hex(words);
-  return `${hex(words.slice(0, bestAt))}::${hex(words.slice(bestAt + bestLen))}`;
-}
+/** RFC 5952 text of eight 16-bit words (device addresses from pcap_findalldevs). */
+export const ipv6Text = ipv6GroupsText;
 
 /** Every device libpcap can open (`pcap_findalldevs`). */
 export function findAllDevs(): PcapDevice[] {

@@ -9,6 +9,7 @@
  * Every function here reports "unknown" (undefined / empty) instead of throwing when a source is
  * missing: it serves `paqet iface` and error messages, never the packet path.
  */
+import { ipv6GroupsText } from "./ipv6-text.ts";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
@@ -129,20 +130,7 @@ function hexToIpv4LE(hex: string): string {
 function hexToIpv6(hex: string): string {
   const words: number[] = [];
   for (let i = 0; i < 32; i += 4) words.push(Number.parseInt(hex.slice(i, i + 4), 16));
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) [bestAt, bestLen] = [i, j - i];
-    i = j;
-  }
-  const t = (ws: number[]) => ws.map((w) => w.toString(16)).join(":");
-  return bestAt < 0 ? t(words) : `${t(words.slice(0, bestAt))}::${t(words.slice(bestAt + bestLen))}`;
+  return ipv6GroupsText(words);
 }
 
 /** Parses /proc/net/route text: the IPv4 default routes (destination and mask 0, gateway set). */

@@ -6,6 +6,7 @@
  * a tie, and IPv4-mapped addresses as `::ffff:a.b.c.d`). PacketAddr.ip strings are made by it, so
  * equal addresses always give equal map keys. `parseIp` accepts any RFC 4291 text form.
  */
+import { ipv6GroupsText } from "../lib/ipv6-text.ts";
 import { PacketError } from "./errors.ts";
 
 export const IPV4_LEN = 4;
@@ -26,24 +27,7 @@ export function formatIpv6(b: Uint8Array, off = 0): string {
   if (isIpv4Mapped(b, off)) return `::ffff:${formatIpv4(b, off + 12)}`;
   const groups: number[] = [];
   for (let i = 0; i < 8; i++) groups.push((b[off + 2 * i]! << 8) | b[off + 2 * i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1; // RFC 5952 §4.2.2: a single zero group is never shortened
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (g: number[]) => g.map((x) => x.toString(16)).join(":");
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  return ipv6GroupsText(groups);
 }
 
 /** Formats 4 or 16 address bytes. */
