@@ -19,6 +19,7 @@
  *                                           STACK_DEBUG=1 prints each side's conn and smux stats
  *                                           every second on stderr)
  */
+import { memoryLinkCopy } from "./kcp.ts";
 import { heapSize, memoryUsage } from "bun:jsc";
 import { createPacketCrypt } from "../src/kcp/crypt/index.ts";
 import { listen } from "../src/kcp/listener.ts";
@@ -81,29 +82,7 @@ async function measure(name: string, mib: number, fn: () => Promise<void>): Prom
 
 /** The same bytes as 1350-byte datagrams over a memory link, 64 per turn: the floor of this bed. */
 export function plainCopy(mib: number): Promise<Result> {
-  return measure("plain memory-link copy", mib, async () => {
-    const [a, b] = memoryPacketPair();
-    const total = mib * MIB;
-    const dgram = new Uint8Array(1350);
-    let got = 0;
-    let done: () => void = () => {};
-    const finished = new Promise<void>((r) => (done = r));
-    b.onPacket((d) => {
-      got += d.byteLength;
-      if (got >= total) done();
-    });
-    let sent = 0;
-    while (sent < total) {
-      for (let i = 0; i < 64 && sent < total; i++) {
-        a.writeTo(dgram, b.localAddr);
-        sent += dgram.byteLength;
-      }
-      await new Promise((r) => setImmediate(r));
-    }
-    await finished;
-    a.close();
-    b.close();
-  });
+  return measure("plain memory-link copy", mib, () => memoryLinkCopy(mib));
 }
 
 /** Writes `bytes` into `s` in CHUNK writes, waiting for drain when asked. */
