@@ -287,6 +287,9 @@ interface SeqRxResult {
   seconds: number;
   /** Frames missing between consecutive sequence numbers (each gap counts its width). */
   gaps: number;
+  /** Receive order (0-based) of the first and the last frame that came after a gap; -1 = none. */
+  firstGapAt: number;
+  lastGapAt: number;
   /** Sequence numbers at or below one already seen (duplicates or reordering). */
   backwards: number;
   /** Payloads without a valid seq/~seq marker. */
@@ -318,6 +321,8 @@ async function childSeqRx(side: Side, perSender: number, senders: number, sockbu
   /** Next expected seq per sender (indexed by source port − BLAST_PORT). */
   const next = [0, 0, 0, 0];
   let gaps = 0;
+  let firstGapAt = -1;
+  let lastGapAt = -1;
   let backwards = 0;
   let foreign = 0;
   let cpu0 = process.cpuUsage();
@@ -347,6 +352,10 @@ async function childSeqRx(side: Side, perSender: number, senders: number, sockbu
     if (want === undefined) {
       foreign++;
     } else if (seq >= want) {
+      if (seq > want) {
+        if (firstGapAt < 0) firstGapAt = received - 1;
+        lastGapAt = received - 1;
+      }
       gaps += seq - want;
       next[k] = seq + 1;
     } else {
@@ -371,6 +380,8 @@ async function childSeqRx(side: Side, perSender: number, senders: number, sockbu
     received,
     seconds: (last - first) / 1000,
     gaps,
+    firstGapAt,
+    lastGapAt,
     backwards,
     foreign,
     kernelDrops: s.kernelDrops,
@@ -478,7 +489,7 @@ async function rxRate(bed: ReturnType<typeof createBed>): Promise<void> {
       const name = `${senders} tx ${rate === 0 ? "blast" : `paced ${fmt(rate)}/s`}, sockbuf ${rx.sockbuf / 1048576} MiB`;
       console.log(
         `recv  ${name.padEnd(36)} sender ${fmt(txRate).padStart(9)}/s  received ${fmt(rxRateNow).padStart(9)}/s  ratio ${(rxRateNow / txRate).toFixed(3)}  ` +
-          `loss ${loss} (${((loss / tx.sent) * 100).toFixed(3)} %), seq gaps ${rx.gaps}, backwards ${rx.backwards}, foreign ${rx.foreign}, kernel drops ${rx.kernelDrops}, ring waits ${rx.ringWaits}, send errors ${tx.sendErrors}, receiver CPU ${rx.cpuPercent.toFixed(0)} %`,
+          `loss ${loss} (${((loss / tx.sent) * 100).toFixed(3)} %), seq gaps ${rx.gaps} (frames ${rx.firstGapAt}..${rx.lastGapAt} of the run), backwards ${rx.backwards}, foreign ${rx.foreign}, kernel drops ${rx.kernelDrops}, ring waits ${rx.ringWaits}, send errors ${tx.sendErrors}, receiver CPU ${rx.cpuPercent.toFixed(0)} %`,
       );
     }
   }
