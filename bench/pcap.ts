@@ -72,6 +72,20 @@ interface TxResult {
 
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
+/**
+ * Waits until `expected` frames arrived, or the link has been quiet for QUIET_MS after the first
+ * one (the rest was lost), or two minutes passed: every receiver run ends, loss or not.
+ */
+async function untilReceived(received: () => number, expected: number, lastAt: () => number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    await Bun.sleep(100);
+    if (received() >= expected) return;
+    if (received() > 0 && performance.now() - lastAt() > QUIET_MS) return;
+    if (Date.now() > deadline) return;
+  }
+}
+
 async function childRx(side: Side, expected: number, immediate: boolean): Promise<void> {
   const conn = new PcapPacketConn({
     interface: side.ifname,
@@ -97,13 +111,7 @@ async function childRx(side: Side, expected: number, immediate: boolean): Promis
   const c1 = process.cpuUsage(c0);
   const idleCpuPercent = ((c1.user + c1.system) / 1000 / IDLE_MS) * 100;
   say({ event: "ready" });
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    await Bun.sleep(100);
-    if (received >= expected) break;
-    if (received > 0 && performance.now() - last > QUIET_MS) break;
-    if (Date.now() > deadline) break;
-  }
+  await untilReceived(() => received, expected, () => last);
   const s = conn.stats().capture;
   await conn.close();
   const result: RxResult = {
@@ -365,13 +373,7 @@ async function childSeqRx(side: Side, perSender: number, senders: number, sockbu
   await conn.ready;
   await Bun.sleep(SETTLE_MS);
   say({ event: "ready" });
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    await Bun.sleep(100);
-    if (received >= expected) break;
-    if (received > 0 && performance.now() - last > QUIET_MS) break;
-    if (Date.now() > deadline) break;
-  }
+  await untilReceived(() => received, expected, () => last);
   // Frames a sender sent after the last one received are gaps too (a lost tail).
   for (let k = 0; k < senders; k++) gaps += Math.max(0, perSender - (next[k] ?? 0));
   const s = conn.stats().capture;
