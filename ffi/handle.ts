@@ -196,6 +196,11 @@ export class PcapHandle {
     }
   }
 
+  /** The handle's socket descriptor (`pcap_fileno`); on Linux the AF_PACKET socket it sends on. */
+  fileno(): number {
+    return pcap().pcap_fileno(this.live());
+  }
+
   /** Kernel counters of this handle (cumulative since activation). */
   stats(): PcapStats {
     const s = this.statBuf;

@@ -3,6 +3,7 @@
  *
  * - `libpcapVersion()`, `findAllDevs()`: library facts (throw PcapError SOCK_NO_LIBPCAP when absent).
  * - `PcapHandle`: one pcap_t, owned and closed idempotently; sends frames from the calling thread.
+ * - `SendBatch`: frames queued and sent in one sendmmsg (Linux), or one by one elsewhere.
  * - `Capture`: a worker-backed receive path over a SharedArrayBuffer ring that never blocks the loop.
  *
  * libpcap is opened lazily on first use, so importing this module costs nothing.
@@ -24,3 +25,4 @@ export {
 export { Capture, type CaptureOptions, type CaptureStats, type FrameHandler } from "./capture.ts";
 export { installHint, libpcapCandidates, libpcapPath, PKTHDR } from "./libpcap.ts";
 export { DEFAULT_SLOT_SIZE, DEFAULT_SLOTS } from "./ring.ts";
+export { DEFAULT_BATCH_SLOTS, ERRNO, SendBatch, type SendBatchOptions } from "./send-batch.ts";

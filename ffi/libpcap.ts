@@ -40,13 +40,22 @@ const PCAP_SYMBOLS = {
   pcap_close: { args: [ptr], returns: voidT },
   pcap_stats: { args: [ptr, ptr], returns: i32 },
   pcap_datalink: { args: [ptr], returns: i32 },
+  pcap_fileno: { args: [ptr], returns: i32 },
 } as const;
 
 const LIBC_SYMBOLS = {
   memcpy: { args: [ptr, ptr, u64], returns: ptr },
 } as const;
 
+/** Linux only: batched sends on the handle's packet socket, and the errno of a failed one. */
+const LINUX_SEND_SYMBOLS = {
+  sendmmsg: { args: [i32, ptr, u32, i32], returns: i32 },
+  __errno_location: { args: [], returns: ptr },
+  strerror: { args: [i32], returns: ptr },
+} as const;
+
 export type PcapLib = Library<typeof PCAP_SYMBOLS>["symbols"];
+export type LinuxSendLib = Library<typeof LINUX_SEND_SYMBOLS>["symbols"];
 export type LibcLib = Library<typeof LIBC_SYMBOLS>["symbols"];
 
 export const IS_WINDOWS = process.platform === "win32";
@@ -161,4 +170,27 @@ export function libc(): LibcLib | null {
     }
   }
   return libcLib;
+}
+
+let linuxSendLib: LinuxSendLib | null | undefined;
+
+/**
+ * `sendmmsg` and errno access from the C library, on 64-bit Linux only (the `struct mmsghdr`
+ * layout in send-batch.ts is the LP64 one). Null elsewhere or when no libc loads; senders then
+ * fall back to one `pcap_sendpacket` per frame.
+ */
+export function linuxSend(): LinuxSendLib | null {
+  if (linuxSendLib !== undefined) return linuxSendLib;
+  linuxSendLib = null;
+  if (process.platform !== "linux" || (process.arch !== "x64" && process.arch !== "arm64")) return null;
+  for (const name of libcCandidates()) {
+    if (name.startsWith("/") && !existsSync(name)) continue;
+    try {
+      linuxSendLib = dlopen(name, LINUX_SEND_SYMBOLS).symbols;
+      break;
+    } catch {
+      // try the next name
+    }
+  }
+  return linuxSendLib;
 }
