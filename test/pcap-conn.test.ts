@@ -67,7 +67,10 @@ describe.skipIf(SKIP !== undefined)(`on the loopback device${SKIP ? ` (skipped: 
       }
       await a.ready;
       a.writeTo(new Uint8Array([1, 2, 3]), { ip: "127.0.0.1", port: 9 });
-      expect(a.stats().sent).toBe(1);
+      // Queued until the end of this turn, then sent (one sendmmsg for the turn's frames).
+      expect(a.stats()).toMatchObject({ sent: 0, sendQueued: 1, sendBatched: true });
+      await Promise.resolve();
+      expect(a.stats()).toMatchObject({ sent: 1, sentBytes: 3, sendQueued: 0 });
       expect(() => a.writeTo(new Uint8Array(1), { ip: "::1", port: 9 })).toThrow(SocketError);
       expect(a.stats().sendErrors).toBe(1);
     } finally {
@@ -85,6 +88,43 @@ describe.skipIf(SKIP !== undefined)(`on the loopback device${SKIP ? ` (skipped: 
     }
     expect((err as SocketError).code).toBe("SOCK_CLOSED");
   });
+
+  for (const perFrame of [false, true]) {
+    test(`${perFrame ? "one pcap_sendpacket per frame" : "sendmmsg batches"}: 20 turns of 50 datagrams arrive whole and in order`, async () => {
+      const v4b = { ip: "127.0.0.1", routerMac: "00:00:00:00:00:00" };
+      const rx = new PcapPacketConn({ interface: "lo", srcMac: "00:00:00:00:00:00", port: 0, role: "server", ipv4: v4b });
+      const tx = new PcapPacketConn({ interface: "lo", srcMac: "00:00:00:00:00:00", port: 0, role: "client", ipv4: v4b, sendPerFrame: perFrame });
+      try {
+        await Promise.all([rx.ready, tx.ready]);
+        const got: number[] = [];
+        let sizesOk = true;
+        rx.onPacket((data) => {
+          const seq = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
+          if (data.length !== 100 + (seq % 1200) || data[data.length - 1] !== (seq & 0xff)) sizesOk = false;
+          got.push(seq);
+        });
+        // 50 per turn: lo has offloads and a 64 KiB MTU, so libpcap sizes each receive ring frame
+        // for 64 KiB and an 8 MiB buffer holds only about 120 frames.
+        const N = 1000;
+        for (let i = 0; i < N; i++) {
+          const d = new Uint8Array(100 + (i % 1200));
+          new DataView(d.buffer).setUint32(0, i);
+          d[d.length - 1] = i & 0xff;
+          tx.writeTo(d, { ip: "127.0.0.1", port: rx.port });
+          if (i % 50 === 49) await Bun.sleep(20);
+        }
+        expect(tx.stats().sendBatched).toBe(!perFrame);
+        for (let i = 0; i < 300 && got.length < N; i++) await Bun.sleep(10);
+        expect(got.length).toBe(N);
+        expect(got).toEqual(Array.from({ length: N }, (_, i) => i));
+        expect(sizesOk).toBe(true);
+        expect(tx.stats()).toMatchObject({ sent: N, sendErrors: 0, sendQueued: 0 });
+      } finally {
+        await tx.close();
+        await rx.close();
+      }
+    });
+  }
 
   test("an explicit port is kept", async () => {
     const c = new PcapPacketConn({ interface: "lo", srcMac: "02:77:00:00:00:01", port: 4242, role: "server", ipv4: v4 });

@@ -71,6 +71,7 @@ export function providePcap(conn: PcapPacketConn, guarded: boolean): void {
     rawUpBytes: () => st().sentBytes,
     rawUpDrops: () => st().sendErrors,
     rawUpDropBytes: () => st().sendErrorBytes,
+    enobufsRetries: () => st().enobufsRetries,
     rawLastUpAt: () => st().lastSentAt,
     rawLastDownAt: () => st().lastReceivedAt,
     rawDownPackets: guarded ? undefined : () => st().received,

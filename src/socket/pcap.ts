@@ -2,8 +2,7 @@
  * PcapPacketConn: paqet's raw packet socket (paqet-app.md §3) over libpcap.
  *
  * Two handles on one interface, as upstream: a send handle (snaplen 128, 256 KiB, a filter that
- * matches nothing, so the kernel never queues captures into it) used synchronously from the calling
- * thread, and a receive handle (snaplen 65536, `sockbuf` bytes, immediate mode, inbound only,
+ * matches nothing, so the kernel never queues captures into it) used from the calling thread, and a receive handle (snaplen 65536, `sockbuf` bytes, immediate mode, inbound only,
  * `tcp and dst port P`) drained by a capture worker into a shared ring (ffi/capture.ts). Frames
  * are built by FrameBuilder and parsed in place by parseFrameAt (framing.ts); each datagram's payload reaches
  * the handler as a view into the ring, valid only during the call.
@@ -11,6 +10,14 @@
  * The local port is the configured one, or a fresh random port in 32768..65535 per conn when it is
  * 0 (§3.2). Flag cycling: the conn's own `localFlags` cycle by default; `setPeerFlags` (the
  * server's reaction to a TCPF message) gives one peer its own cycle, restarted at entry 0.
+ *
+ * Sending: `writeTo` builds the frame at once (so errors about the datagram itself are thrown
+ * there) and queues it in a SendBatch (ffi/send-batch.ts); the queue goes out in one `sendmmsg`
+ * at the end of the current turn (a microtask), or at once when it is full. A KCP flush writes its
+ * segments in one turn, so they leave in one syscall instead of one each. A send the link refuses
+ * with ENOBUFS/ENOMEM/EAGAIN is retried on seed-fork §4.3's schedule (8 attempts, 200 us doubling
+ * while below 10 ms, without blocking the loop); after that, or on any other error, the datagram
+ * is dropped and counted (sendErrors): KCP resends it like any lost datagram.
  */
 import {
   breakloopWakes,
@@ -18,7 +25,9 @@ import {
   type CaptureStats,
   DLT_EN10MB,
   PcapError,
+  ERRNO,
   PcapHandle,
+  SendBatch,
 } from "../../ffi/index.ts";
 import { isPaqetError } from "../lib/errors.ts";
 import { logger, RateLimitedLog } from "../lib/log.ts";
@@ -90,7 +99,16 @@ export interface PcapConnOptions {
   /** Capture ring geometry (see ffi/ring.ts). */
   readonly ringSlots?: number;
   readonly ringSlotSize?: number;
+  /** Frames per send batch (default 64); 1 sends each frame when its turn ends, alone. */
+  readonly sendBatch?: number;
+  /** One pcap_sendpacket per frame instead of sendmmsg (tests of the portable path). */
+  readonly sendPerFrame?: boolean;
 }
+
+/** seed-fork §4.3: raw-send retries after ENOBUFS/ENOMEM before a datagram is dropped. */
+export const SEND_RETRY_ATTEMPTS = 8;
+const SEND_RETRY_FIRST_MS = 0.2;
+const SEND_RETRY_DOUBLE_BELOW_MS = 10;
 
 export interface PcapConnStats {
   readonly port: number;
@@ -99,6 +117,12 @@ export interface PcapConnStats {
   readonly sendErrors: number;
   /** Payload bytes of the failed sends. */
   readonly sendErrorBytes: number;
+  /** Retries of a send the link refused with ENOBUFS or ENOMEM (EAGAIN retries are not counted). */
+  readonly enobufsRetries: number;
+  /** Datagrams queued and not yet handed to the kernel. */
+  readonly sendQueued: number;
+  /** True when sends go out in batches (sendmmsg); false on the one-frame-per-call path. */
+  readonly sendBatched: boolean;
   /** Datagrams handed to the handler, and their payload bytes. */
   readonly received: number;
   readonly receivedBytes: number;
@@ -126,7 +150,14 @@ export class PcapPacketConn implements PacketConn {
   readonly port: number;
   private readonly builder: FrameBuilder;
   private readonly sendHandle: PcapHandle;
+  private readonly batch: SendBatch;
+  private flushQueued = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryAttempt = 0;
+  private enobufsRetries = 0;
+  private sentSampled = 0;
   private readonly capture: Capture;
+  private readonly sendLog = new RateLimitedLog((m) => log.debug(m));
   private readonly frameStats = newFrameStats();
   private readonly addrCache = new Map<string, Map<number, PacketAddr>>();
   private lastAddr: PacketAddr | undefined;
@@ -135,8 +166,6 @@ export class PcapPacketConn implements PacketConn {
   private errorHandler: ((err: SocketError) => void) | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private sent = 0;
-  private sentBytes = 0;
   private sendErrors = 0;
   private sendErrorBytes = 0;
   private received = 0;
@@ -189,6 +218,16 @@ export class PcapPacketConn implements PacketConn {
     } catch (err) {
       throw socketError(err, "SOCK_PCAP", `send handle on ${device}`);
     }
+    try {
+      this.batch = new SendBatch(this.sendHandle, {
+        slots: options.sendBatch,
+        perFrame: options.sendPerFrame,
+        onDrop: (bytes, err) => this.sendDropped(bytes, err),
+      });
+    } catch (err) {
+      this.sendHandle.close();
+      throw socketError(err, "SOCK_PCAP", `send queue on ${device}`);
+    }
 
     let recv: PcapHandle | undefined;
     try {
@@ -233,6 +272,11 @@ export class PcapPacketConn implements PacketConn {
     this.handler = handler;
   }
 
+  /**
+   * Builds the frame and queues it; it leaves at the end of this turn (see the header). Throws
+   * SocketError when the conn is closed, the frame cannot be built (SOCK_SEND_FAILED), or, for a
+   * frame too large for a queue slot that is sent alone, when the link refuses it.
+   */
   writeTo(data: Uint8Array, to: PacketAddr): void {
     if (this.closed) throw new SocketError("SOCK_CLOSED", "raw socket is closed");
     let frame: Uint8Array;
@@ -243,16 +287,83 @@ export class PcapPacketConn implements PacketConn {
       this.sendErrorBytes += data.length;
       throw socketError(err, "SOCK_SEND_FAILED", "cannot build frame");
     }
+    const batch = this.batch;
+    if (!batch.push(frame, data.length)) {
+      if (this.retryTimer === undefined) this.flushSends();
+      if (!batch.push(frame, data.length)) {
+        this.sendAlone(frame, data.length);
+        return;
+      }
+    }
+    if (batch.length >= batch.slots) {
+      if (this.retryTimer === undefined) this.flushSends();
+    } else if (!this.flushQueued && this.retryTimer === undefined) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushAtEndOfTurn);
+    }
+  }
+
+  /** A frame the queue cannot take: larger than a slot, or the queue is full behind a retry. */
+  private sendAlone(frame: Uint8Array, bytes: number): void {
+    if (this.batch.length > 0) {
+      this.sendDropped(bytes, new PcapError("SOCK_PCAP", "send queue full while the link refuses frames"));
+      return;
+    }
     try {
       this.sendHandle.send(frame);
     } catch (err) {
       this.sendErrors++;
-      this.sendErrorBytes += data.length;
+      this.sendErrorBytes += bytes;
       throw socketError(err, "SOCK_SEND_FAILED", "send");
     }
-    this.sent++;
-    this.sentBytes += data.length;
-    if ((this.sent & 63) === 1) this.lastSentAt = Date.now();
+    this.batch.sentFrames++;
+    this.batch.sentTags += bytes;
+    this.noteSent();
+  }
+
+  private readonly flushAtEndOfTurn = (): void => {
+    this.flushQueued = false;
+    if (this.retryTimer === undefined && !this.closed) this.flushSends();
+  };
+
+  /** Hands the queue to the kernel; a transient refusal starts the retry schedule. */
+  private flushSends(): void {
+    const errno = this.batch.flush();
+    this.noteSent();
+    if (errno === 0) {
+      this.retryAttempt = 0;
+      return;
+    }
+    if (this.retryAttempt >= SEND_RETRY_ATTEMPTS) {
+      // The oldest frame had its retries: drop it and give the rest a fresh schedule.
+      this.batch.dropHead(new PcapError("SOCK_PCAP", `send refused ${SEND_RETRY_ATTEMPTS} times (errno ${errno})`));
+      this.retryAttempt = 0;
+    }
+    if (errno !== ERRNO.EAGAIN) this.enobufsRetries++;
+    let delay = SEND_RETRY_FIRST_MS;
+    for (let i = 0; i < this.retryAttempt && delay < SEND_RETRY_DOUBLE_BELOW_MS; i++) delay *= 2;
+    this.retryAttempt++;
+    this.retryTimer = setTimeout(this.retrySends, delay);
+  }
+
+  private readonly retrySends = (): void => {
+    this.retryTimer = undefined;
+    if (!this.closed) this.flushSends();
+  };
+
+  /** Samples lastSentAt on the first send and each time the count passes a multiple of 64. */
+  private noteSent(): void {
+    const before = this.sentSampled;
+    const now = this.batch.sentFrames;
+    if (now === before) return;
+    if (before === 0 || before >>> 6 !== now >>> 6) this.lastSentAt = Date.now();
+    this.sentSampled = now;
+  }
+
+  private sendDropped(bytes: number, err: PcapError): void {
+    this.sendErrors++;
+    this.sendErrorBytes += bytes;
+    this.sendLog.emit(`raw send dropped a datagram: ${err.message}`);
   }
 
   /**
@@ -293,6 +404,11 @@ export class PcapPacketConn implements PacketConn {
     this.closed = true;
     this.handler = undefined;
     for (const hook of this.closeHooks.splice(0)) hook();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.batch.length > 0) this.batch.flush();
+    const unsent = this.batch.clear();
+    this.sendErrors += unsent;
     this.sendHandle.close();
     this.closing = this.capture.close();
     return this.closing;
@@ -310,10 +426,13 @@ export class PcapPacketConn implements PacketConn {
   stats(): PcapConnStats {
     return {
       port: this.port,
-      sent: this.sent,
-      sentBytes: this.sentBytes,
+      sent: this.batch.sentFrames,
+      sentBytes: this.batch.sentTags,
       sendErrors: this.sendErrors,
       sendErrorBytes: this.sendErrorBytes,
+      enobufsRetries: this.enobufsRetries,
+      sendQueued: this.batch.length,
+      sendBatched: this.batch.batched,
       received: this.received,
       receivedBytes: this.receivedBytes,
       lastSentAt: this.lastSentAt,
