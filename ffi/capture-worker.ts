@@ -155,10 +155,13 @@ function run(start: CaptureStart): void {
       // 0: a read timeout (macOS, Windows, old libpcap): look at the stop word again.
       if (rc === PCAP_ERROR_BREAK) break;
       if (rc < 0) return fail("pcap_dispatch");
-      if (rc > 0) {
+      if (rc > 0 && rc < batch) {
         // Not announced through `waiting`: the main thread does not notify for this wait, so it
         // pays no wake-up call per drain; the worker looks again after BUSY_WAIT_MS at the latest
-        // (at once if the drain came before the wait).
+        // (at once if the drain came before the wait). Only when this read emptied the kernel
+        // buffer (fewer than `batch` frames): with more queued there, a pause (which sleeps 1-2 ms
+        // rather than 0.5 on this VM) caps the drain at `batch` frames per pause, and the kernel
+        // buffer overflows while the shared ring still has room.
         const r = Atomics.load(ctrl, CTRL.read);
         if (r !== write) Atomics.wait(ctrl, CTRL.read, r, BUSY_WAIT_MS);
       }
