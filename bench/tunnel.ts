@@ -152,7 +152,10 @@ async function measurePath(bed: NetBed, socks: Socks5Addr | undefined, target: S
 /** Starts server and client, waits for SOCKS5 and a first request through; returns both. */
 async function startTunnel(bed: NetBed, work: WorkDir, target: Socks5Addr, env: Record<string, string>): Promise<{ server: NsProcess; client: NsProcess }> {
   const spec: TunnelSpec = { key: "bench-key", socksPort: SOCKS.port, logLevel: "warn" };
-  const paqet = (name: string, ns: string, config: string) => new NsProcess(name, ns, [process.execPath, MAIN_TS, "run", "-c", config], env);
+  // PAQET_BUN_ARGS (space-separated) goes between bun and the script, e.g. to profile a run:
+  // PAQET_BUN_ARGS="--cpu-prof-md --cpu-prof-dir=/tmp/prof" bun bench/tunnel.ts --quick
+  const bunArgs = (process.env.PAQET_BUN_ARGS ?? "").split(" ").filter((a) => a !== "");
+  const paqet = (name: string, ns: string, config: string) => new NsProcess(name, ns, [process.execPath, ...bunArgs, MAIN_TS, "run", "-c", config], env);
   const server = paqet("server", bed.b.ns, work.write("server.yaml", serverYaml(bed, spec)));
   const client = paqet("client", bed.a.ns, work.write("client.yaml", clientYaml(bed, spec)));
   try {

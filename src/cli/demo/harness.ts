@@ -166,7 +166,11 @@ export class NsProcess {
     return this.output.split("\n").slice(-lines).join("\n");
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. Bounded. */
+  /**
+   * SIGTERM; a second SIGTERM after half of `graceMs` (paqet run exits at once on a second signal,
+   * still through process.exit, so exit hooks such as --cpu-prof run); SIGKILL after `graceMs`.
+   * Resolves with the exit code. Bounded.
+   */
   async stop(graceMs = 3000): Promise<number | null> {
     if (!this.exited) {
       try {
@@ -174,6 +178,13 @@ export class NsProcess {
       } catch {
         // already gone
       }
+      const again = setTimeout(() => {
+        try {
+          this.child.kill("SIGTERM");
+        } catch {
+          // already gone
+        }
+      }, graceMs / 2);
       const t = setTimeout(() => {
         try {
           this.child.kill("SIGKILL");
@@ -182,6 +193,7 @@ export class NsProcess {
         }
       }, graceMs);
       await this.done;
+      clearTimeout(again);
       clearTimeout(t);
     }
     return this.exitCode ?? null;
