@@ -29,7 +29,7 @@ const EARLY_INBOX_LIMIT = 256 * 1024;
  * sent it, so it outlives the young generation and waits for a full collection, which the JS heap
  * alone rarely triggers: a download piled up ~60 MiB of such garbage (server peak RSS 145 MiB,
  * 18 MiB of live buffers after a forced collection). A full collection after every
- * GC_EVERY_BYTES read or written keeps it bounded. It is JSC's own fullGC (~0.5 ms here), not
+ * GC_EVERY_BYTES read or written keeps it bounded. It is JSC's own fullGC (see GC_DUTY_FACTOR for its cost), not
  * Bun.gc(true), which also hands freed memory back to the OS only for the next reads to fault it
  * in again (client 18.5 -> 14 CPU ms per MiB). Every 4 MiB rather than 16: the few chunks freed at
  * a time are reused by the next reads before the allocator purges their pages (server 21 -> 17
@@ -38,14 +38,28 @@ const EARLY_INBOX_LIMIT = 256 * 1024;
  * the downloading side (client peak RSS 110-113 -> 94 MiB, CPU within the noise).
  */
 const GC_EVERY_BYTES = 4 * 1024 * 1024;
+/**
+ * A forced collection also waits until GC_DUTY_FACTOR times its last duration has passed since it
+ * ended, so forced collections take at most ~1/GC_DUTY_FACTOR of the main thread. A full collection
+ * costs in proportion to the live heap: measured 7-9 ms at a 7-15 MiB heap in the tunnel bench (51
+ * of them per side in a --quick run, about a quarter of the client's CPU), and a busy server with
+ * hundreds of users (larger heap, more bytes) would otherwise spend ever more of its time, and its
+ * latency, in them. The price in the bench: server peak RSS 106-116 -> 119-124 MiB.
+ */
+const GC_DUTY_FACTOR = 10;
 let bytesSinceGc = 0;
+let gcEndedAt = 0;
+let gcTookMs = 0;
 
 function noteRelayed(bytes: number): void {
   bytesSinceGc += bytes;
-  if (bytesSinceGc >= GC_EVERY_BYTES) {
-    bytesSinceGc = 0;
-    fullGC();
-  }
+  if (bytesSinceGc < GC_EVERY_BYTES) return;
+  const now = performance.now();
+  if (now - gcEndedAt < gcTookMs * GC_DUTY_FACTOR) return;
+  bytesSinceGc = 0;
+  fullGC();
+  gcEndedAt = performance.now();
+  gcTookMs = gcEndedAt - now;
 }
 
 type BunSocket = import("bun").Socket<TcpDuplex | undefined>;
