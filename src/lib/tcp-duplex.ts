@@ -41,12 +41,12 @@ const GC_EVERY_BYTES = 4 * 1024 * 1024;
 /**
  * A forced collection also waits until GC_DUTY_FACTOR times its last duration has passed since it
  * ended, so forced collections take at most ~1/GC_DUTY_FACTOR of the main thread. A full collection
- * costs in proportion to the live heap: measured 7-9 ms at a 7-15 MiB heap in the tunnel bench (51
- * of them per side in a --quick run, about a quarter of the client's CPU), and a busy server with
- * hundreds of users (larger heap, more bytes) would otherwise spend ever more of its time, and its
- * latency, in them. The price in the bench: server peak RSS 106-116 -> 119-124 MiB.
+ * costs in proportion to the live heap: 7-9 ms at a 7-15 MiB heap in the tunnel bench, and a busy
+ * server with hundreds of users (larger heap, more bytes) would otherwise spend ever more of its
+ * time, and its latency, in them. At 5 the bench's own collections (one per 4 MiB at under
+ * 70 MiB/s) stay below the cap: a cap of 10 there raised server peak RSS from 108-114 to 126 MiB.
  */
-const GC_DUTY_FACTOR = 10;
+const GC_DUTY_FACTOR = 5;
 let bytesSinceGc = 0;
 let gcEndedAt = 0;
 let gcTookMs = 0;
