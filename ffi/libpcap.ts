@@ -10,7 +10,7 @@
  * (FFIType.buffer arguments fail with "invalid ABI type" in Bun 1.4), and the pcap_t handle is a
  * plain pointer number so it can be handed to the capture worker.
  */
-import { dlopen, FFIType, type Library } from "bun:ffi";
+import { dlopen, type FFIFunction, FFIType, type Library } from "bun:ffi";
 import { existsSync, readFileSync } from "node:fs";
 import { PcapError } from "./errors.ts";
 
@@ -158,18 +158,21 @@ let libcLib: LibcLib | null | undefined;
  * when no libc loads; callers then copy through `toArrayBuffer` (slower, same result).
  */
 export function libc(): LibcLib | null {
-  if (libcLib !== undefined) return libcLib;
-  libcLib = null;
+  if (libcLib === undefined) libcLib = openLibc(LIBC_SYMBOLS);
+  return libcLib;
+}
+
+/** The symbols from the first C library name that loads with all of them, or null. */
+function openLibc<S extends Record<string, FFIFunction>>(symbols: S): Library<S>["symbols"] | null {
   for (const name of libcCandidates()) {
     if (name.startsWith("/") && !existsSync(name)) continue;
     try {
-      libcLib = dlopen(name, LIBC_SYMBOLS).symbols;
-      break;
+      return dlopen(name, symbols).symbols;
     } catch {
       // try the next name
     }
   }
-  return libcLib;
+  return null;
 }
 
 let linuxSendLib: LinuxSendLib | null | undefined;
@@ -180,17 +183,9 @@ let linuxSendLib: LinuxSendLib | null | undefined;
  * fall back to one `pcap_sendpacket` per frame.
  */
 export function linuxSend(): LinuxSendLib | null {
-  if (linuxSendLib !== undefined) return linuxSendLib;
-  linuxSendLib = null;
-  if (process.platform !== "linux" || (process.arch !== "x64" && process.arch !== "arm64")) return null;
-  for (const name of libcCandidates()) {
-    if (name.startsWith("/") && !existsSync(name)) continue;
-    try {
-      linuxSendLib = dlopen(name, LINUX_SEND_SYMBOLS).symbols;
-      break;
-    } catch {
-      // try the next name
-    }
+  if (linuxSendLib === undefined) {
+    const lp64Linux = process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64");
+    linuxSendLib = lp64Linux ? openLibc(LINUX_SEND_SYMBOLS) : null;
   }
   return linuxSendLib;
 }
