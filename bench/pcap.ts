@@ -9,15 +9,16 @@
  * 1 + 3 s (its CPU use, all threads, over the last 3 s is the idle figure), then counts datagrams
  * until the sender is done and nothing arrives for 500 ms. Two senders are compared:
  *   raw:  one prebuilt 1400-byte paqet frame through PcapHandle.send (the pcap_sendpacket floor)
+ *   mmsg: the same frame through sendmmsg in batches of 32 (ffi SendBatch)
  *   conn: PcapPacketConn.writeTo with a 1334-byte payload (frame build + checksums + send)
- * When the raw sender is faster than 300 000 frames/s, a third run paces it at exactly that rate:
- * the bar below is about receiving at that rate without loss, not about surviving a flood.
+ * When the fastest raw sender beats 300 000 frames/s, another run paces it at exactly that rate.
+ * These receivers meet the traffic cold (fresh processes); their line says how that went.
  * A last run repeats the raw blast with immediate mode off on the receiver (the seed fork's
  * micro-batching: the kernel wakes the worker per block or after 5 ms instead of per frame).
  * A round-trip run measures sequential ping-pong latency with PcapPacketConn on both ends.
  * Loss = sent − received; the receiver also reports kernel drops (pcap_stats) and ring waits.
- * Bars checked (reported, not asserted): ≥ 300 000 frames/s of 1400 B received without loss, and
- * idle CPU of a capturing process < 1 %. All processes share this machine's CPUs, so the sender
+ * Bars checked (reported, not asserted): idle CPU of a capturing process < 1 % here, and
+ * ≥ 300 000 frames/s of 1400 B received without loss in the receive-rate section below. All processes share this machine's CPUs, so the sender
  * and the receiver compete: receive figures are lower bounds.
  *
  * Receive-rate section (also alone: `bun bench/pcap.ts --rx-rate`): the sender builds ONE frame
@@ -655,8 +656,10 @@ export async function bench(): Promise<void> {
     console.log(`idle  CPU of a capturing process  ${idle.toFixed(2)} % (bar < 1 %: ${idle < 1 ? "met" : "NOT met"})`);
     const lossless = runs.filter(([, r]) => r.tx.sent === r.rx.received).map(([, r]) => r.rx.received / r.rx.seconds);
     const best = lossless.length > 0 ? Math.max(...lossless) : 0;
+    // These receivers are fresh processes that meet the traffic cold; the bar itself is judged by
+    // the receive-rate section below, whose receivers are warmed up first (see WARM_FRAMES).
     console.log(
-      `bar   >= ${fmt(BAR_RATE)} frames/s received without loss: ${best >= BAR_RATE ? "met" : "NOT met"} (best lossless run ${fmt(best)}/s${paced ? "" : `; sender too slow here for a ${fmt(BAR_RATE)}/s run`})`,
+      `cold  receivers (a fresh process per run): ${best >= BAR_RATE ? "" : "no "}lossless run at >= ${fmt(BAR_RATE)} frames/s (best lossless ${fmt(best)}/s${paced ? "" : `; sender too slow here for a ${fmt(BAR_RATE)}/s run`}); the bar is judged below`,
     );
     await rxRate(bed);
   } finally {
