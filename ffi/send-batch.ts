@@ -157,6 +157,12 @@ export class SendBatch {
     if (this.head === this.tail) this.head = this.tail = 0;
   }
 
+  /** Counts a frame the caller sent itself, past the queue (one too large for a slot). */
+  countSentAlone(tag: number): void {
+    this.sentFrames++;
+    this.sentTags += tag;
+  }
+
   /** Forgets every queued frame without sending it; returns how many there were. */
   clear(): number {
     const n = this.tail - this.head;

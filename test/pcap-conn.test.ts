@@ -126,6 +126,16 @@ describe.skipIf(SKIP !== undefined)(`on the loopback device${SKIP ? ` (skipped: 
     });
   }
 
+  test("frames still queued when the conn closes are sent first", async () => {
+    const c = new PcapPacketConn({ interface: "lo", srcMac: "02:77:00:00:00:01", port: 0, role: "client", ipv4: v4 });
+    await c.ready;
+    for (let i = 0; i < 3; i++) c.writeTo(new Uint8Array([i]), { ip: "127.0.0.1", port: 9 });
+    expect(c.stats().sendQueued).toBe(3);
+    const closing = c.close();
+    expect(c.stats()).toMatchObject({ sent: 3, sentBytes: 3, sendQueued: 0, sendErrors: 0 });
+    await closing;
+  });
+
   test("an explicit port is kept", async () => {
     const c = new PcapPacketConn({ interface: "lo", srcMac: "02:77:00:00:00:01", port: 4242, role: "server", ipv4: v4 });
     expect(c.port).toBe(4242);

@@ -2,7 +2,8 @@
  * PcapPacketConn: paqet's raw packet socket (paqet-app.md §3) over libpcap.
  *
  * Two handles on one interface, as upstream: a send handle (snaplen 128, 256 KiB, a filter that
- * matches nothing, so the kernel never queues captures into it) used from the calling thread, and a receive handle (snaplen 65536, `sockbuf` bytes, immediate mode, inbound only,
+ * matches nothing, so the kernel never queues captures into it) used from the calling thread, and
+ * a receive handle (snaplen 65536, `sockbuf` bytes, immediate mode, inbound only,
  * `tcp and dst port P`) drained by a capture worker into a shared ring (ffi/capture.ts). Frames
  * are built by FrameBuilder and parsed in place by parseFrameAt (framing.ts); each datagram's payload reaches
  * the handler as a view into the ring, valid only during the call.
@@ -24,8 +25,8 @@ import {
   Capture,
   type CaptureStats,
   DLT_EN10MB,
-  PcapError,
   ERRNO,
+  PcapError,
   PcapHandle,
   SendBatch,
 } from "../../ffi/index.ts";
@@ -316,8 +317,7 @@ export class PcapPacketConn implements PacketConn {
       this.sendErrorBytes += bytes;
       throw socketError(err, "SOCK_SEND_FAILED", "send");
     }
-    this.batch.sentFrames++;
-    this.batch.sentTags += bytes;
+    this.batch.countSentAlone(bytes);
     this.noteSent();
   }
 
@@ -407,8 +407,8 @@ export class PcapPacketConn implements PacketConn {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (this.batch.length > 0) this.batch.flush();
-    const unsent = this.batch.clear();
-    this.sendErrors += unsent;
+    const closing = new PcapError("SOCK_PCAP", "raw socket closed with the frame still queued");
+    while (this.batch.length > 0) this.batch.dropHead(closing);
     this.sendHandle.close();
     this.closing = this.capture.close();
     return this.closing;
