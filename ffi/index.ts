@@ -25,4 +25,4 @@ export {
 export { Capture, type CaptureOptions, type CaptureStats, type FrameHandler } from "./capture.ts";
 export { installHint, libpcapCandidates, libpcapPath, PKTHDR } from "./libpcap.ts";
 export { DEFAULT_SLOT_SIZE, DEFAULT_SLOTS } from "./ring.ts";
-export { DEFAULT_BATCH_SLOTS, ERRNO, SendBatch, type SendBatchOptions } from "./send-batch.ts";
+export { DEFAULT_BATCH_SLOTS, EMSGSIZE, ERRNO, SendBatch, type SendBatchOptions, type SendDropHandler } from "./send-batch.ts";

@@ -47,9 +47,18 @@ export interface SendBatchOptions {
   readonly slotSize?: number;
   /** Use one pcap_sendpacket per frame even where sendmmsg exists (tests of the fallback). */
   readonly perFrame?: boolean;
-  /** Called for each frame the link refused for good, with its tag (see `push`) and why. */
-  readonly onDrop?: (tag: number, err: PcapError) => void;
+  /**
+   * Called for each frame that is dropped, with its tag (see `push`) and why. `errno` is set when
+   * the link refused the frame (0 when only libpcap's text is known) and undefined when the caller
+   * gave up on it (`dropHead`).
+   */
+  readonly onDrop?: SendDropHandler;
 }
+
+export type SendDropHandler = (tag: number, err: PcapError, errno: number | undefined) => void;
+
+/** Linux EMSGSIZE: the frame is larger than the interface MTU allows. */
+export const EMSGSIZE = 90;
 
 export class SendBatch {
   readonly slots: number;
@@ -65,7 +74,7 @@ export class SendBatch {
   private readonly handle: PcapHandle;
   private readonly sys: LinuxSendLib | null;
   private readonly fd: number;
-  private readonly onDrop: ((tag: number, err: PcapError) => void) | undefined;
+  private readonly onDrop: SendDropHandler | undefined;
   /** Native memory: kept on this object and used by every flush, so it stays alive (probe pitfall 1). */
   private readonly data: Uint8Array;
   private readonly iov: Uint32Array;
@@ -145,7 +154,7 @@ export class SendBatch {
         this.blockedErrno = errno;
         return errno;
       }
-      this.drop(new PcapError("SOCK_PCAP", `sendmmsg on ${this.handle.device}: ${this.errnoText(errno)}`));
+      this.drop(new PcapError("SOCK_PCAP", `sendmmsg on ${this.handle.device}: ${this.errnoText(errno)}`), Math.max(0, errno));
     }
     this.head = this.tail = 0;
     return 0;
@@ -153,7 +162,7 @@ export class SendBatch {
 
   /** Gives up on the oldest queued frame (after the caller's retries ran out); onDrop gets `err`. */
   dropHead(err: PcapError): void {
-    if (this.head < this.tail) this.drop(err);
+    if (this.head < this.tail) this.drop(err, undefined);
     if (this.head === this.tail) this.head = this.tail = 0;
   }
 
@@ -191,7 +200,7 @@ export class SendBatch {
     try {
       this.handle.send(this.data.subarray(i * this.slotSize, i * this.slotSize + this.lengths[i]!));
     } catch (err) {
-      this.drop(err instanceof PcapError ? err : new PcapError("SOCK_PCAP", String(err)));
+      this.drop(err instanceof PcapError ? err : new PcapError("SOCK_PCAP", String(err)), 0);
       return 0;
     }
     this.sentFrames++;
@@ -200,10 +209,10 @@ export class SendBatch {
     return 0;
   }
 
-  private drop(err: PcapError): void {
+  private drop(err: PcapError, errno: number | undefined): void {
     const tag = this.tags[this.head]!;
     this.head++;
-    this.onDrop?.(tag, err);
+    this.onDrop?.(tag, err, errno);
   }
 
   private errnoText(errno: number): string {

@@ -5,7 +5,8 @@
  * AF_PACKET sends with ENOBUFS once its queue is full. A burst written in one turn must then go
  * through seed-fork §4.3's raw-send policy: retried on the 200 us → 12.8 ms schedule without
  * blocking the event loop, then dropped and counted, so every datagram ends up sent or counted as
- * dropped and the queue empties.
+ * dropped and the queue empties. A frame above the interface MTU is refused outright (EMSGSIZE):
+ * no retries, and a warning that names the likely configuration mistake.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "bun";
@@ -15,7 +16,7 @@ import { type Bed, createBed, netnsSkipReason, spawnIn } from "./helpers/netns.t
 const SKIP = netnsSkipReason();
 const CHILD = join(import.meta.dir, "helpers/send-burst.ts");
 
-describe.skipIf(SKIP !== undefined)(`raw sends into a full qdisc${SKIP ? ` (skipped: ${SKIP})` : ""}`, () => {
+describe.skipIf(SKIP !== undefined)(`raw sends the link refuses${SKIP ? ` (skipped: ${SKIP})` : ""}`, () => {
   let bed: Bed;
   beforeAll(() => {
     bed = createBed({ prefix: "pqe" });
@@ -48,5 +49,21 @@ describe.skipIf(SKIP !== undefined)(`raw sends into a full qdisc${SKIP ? ` (skip
     // Retries wait on timers: the loop kept ticking. A retry that slept in place would stall it
     // for the whole schedule (38.2 ms) before each drop; seen here: longest gap ~6 ms.
     expect(r.longestTickGapMs).toBeLessThan(35);
+  });
+
+  test("a frame above the interface MTU is refused at once, counted, and named in a warning with the likely cause", async () => {
+    const mtu = spawnSync(["ip", "netns", "exec", bed.a.ns, "ip", "link", "set", "dev", bed.a.ifname, "mtu", "1000"], { stderr: "pipe" });
+    expect(mtu.exitCode).toBe(0);
+    const count = 5;
+    const arg = { ifname: bed.a.ifname, ip: bed.a.ipv4, routerMac: bed.a.routerMac, target: bed.b.ipv4, count, size: 1200 };
+    const child = spawnIn(bed.a.ns, [process.execPath, CHILD, JSON.stringify(arg)]);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    clearTimeout(timer);
+    const r = JSON.parse(out.trim().split("\n").pop() ?? "") as Record<string, number>;
+    expect(r).toMatchObject({ sent: 0, sendErrors: count, sendQueued: 0, enobufsRetries: 0 });
+    expect(err).toContain("raw send refused a 1200-byte datagram");
+    expect(err).toContain("Message too long");
+    expect(err).toContain("transport.kcp.mtu");
   });
 });

@@ -25,6 +25,7 @@ import {
   Capture,
   type CaptureStats,
   DLT_EN10MB,
+  EMSGSIZE,
   ERRNO,
   PcapError,
   PcapHandle,
@@ -158,7 +159,10 @@ export class PcapPacketConn implements PacketConn {
   private enobufsRetries = 0;
   private sentSampled = 0;
   private readonly capture: Capture;
+  /** Frames given up after retries or at close: congestion, logged at debug. */
   private readonly sendLog = new RateLimitedLog((m) => log.debug(m));
+  /** Frames the link refused outright (wrong MTU, interface gone): a setup problem, a warning. */
+  private readonly refusedLog = new RateLimitedLog((m) => log.warn(m));
   private readonly frameStats = newFrameStats();
   private readonly addrCache = new Map<string, Map<number, PacketAddr>>();
   private lastAddr: PacketAddr | undefined;
@@ -223,7 +227,7 @@ export class PcapPacketConn implements PacketConn {
       this.batch = new SendBatch(this.sendHandle, {
         slots: options.sendBatch,
         perFrame: options.sendPerFrame,
-        onDrop: (bytes, err) => this.sendDropped(bytes, err),
+        onDrop: (bytes, err, errno) => this.sendDropped(bytes, err, errno),
       });
     } catch (err) {
       this.sendHandle.close();
@@ -307,7 +311,7 @@ export class PcapPacketConn implements PacketConn {
   /** A frame the queue cannot take: larger than a slot, or the queue is full behind a retry. */
   private sendAlone(frame: Uint8Array, bytes: number): void {
     if (this.batch.length > 0) {
-      this.sendDropped(bytes, new PcapError("SOCK_PCAP", "send queue full while the link refuses frames"));
+      this.sendDropped(bytes, new PcapError("SOCK_PCAP", "send queue full while the link refuses frames"), undefined);
       return;
     }
     try {
@@ -360,10 +364,15 @@ export class PcapPacketConn implements PacketConn {
     this.sentSampled = now;
   }
 
-  private sendDropped(bytes: number, err: PcapError): void {
+  private sendDropped(bytes: number, err: PcapError, errno: number | undefined): void {
     this.sendErrors++;
     this.sendErrorBytes += bytes;
-    this.sendLog.emit(`raw send dropped a datagram: ${err.message}`);
+    if (errno === undefined) {
+      this.sendLog.emit(`raw send dropped a datagram: ${err.message}`);
+      return;
+    }
+    const hint = errno === EMSGSIZE ? " (is transport.kcp.mtu larger than the interface MTU allows?)" : "";
+    this.refusedLog.emit(`raw send refused a ${bytes}-byte datagram: ${err.message}${hint}`);
   }
 
   /**
