@@ -79,7 +79,6 @@ export class SendBatch {
   private readonly data: Uint8Array;
   private readonly iov: Uint32Array;
   private readonly msgs: Uint8Array;
-  private readonly lengths: Uint32Array;
   private readonly tags: Float64Array;
   private readonly msgsPtr: number;
   private head = 0;
@@ -103,7 +102,6 @@ export class SendBatch {
     this.data = new Uint8Array(new ArrayBuffer(this.slots * this.slotSize));
     this.iov = new Uint32Array(new ArrayBuffer(this.slots * IOVEC_SIZE));
     this.msgs = new Uint8Array(new ArrayBuffer(this.slots * MMSGHDR_SIZE));
-    this.lengths = new Uint32Array(this.slots);
     this.tags = new Float64Array(this.slots);
     this.msgsPtr = ptr(this.msgs);
     const dataPtr = ptr(this.data);
@@ -135,7 +133,6 @@ export class SendBatch {
     }
     const i = this.tail++;
     this.data.set(length === frame.length ? frame : frame.subarray(0, length), i * this.slotSize);
-    this.lengths[i] = length;
     this.iov[(i * IOVEC_SIZE + IOV_LEN) >>> 2] = length;
     this.tags[i] = tag;
     return true;
@@ -198,7 +195,7 @@ export class SendBatch {
   private sendOne(): number {
     const i = this.head;
     try {
-      this.handle.send(this.data.subarray(i * this.slotSize, i * this.slotSize + this.lengths[i]!));
+      this.handle.send(this.data.subarray(i * this.slotSize, i * this.slotSize + this.lengthOf(i)));
     } catch (err) {
       this.drop(err instanceof PcapError ? err : new PcapError("SOCK_PCAP", String(err)), 0);
       return 0;
@@ -221,15 +218,19 @@ export class SendBatch {
     return `${p ? new CString(p).toString() : "error"} (errno ${errno})`;
   }
 
+  /** Length of the frame in slot `i`: its iovec's length (low 32 bits; frames fit a slot). */
+  private lengthOf(i: number): number {
+    return this.iov[(i * IOVEC_SIZE + IOV_LEN) >>> 2]!;
+  }
+
   /** Moves the queued run [head, tail) to the front so the tail has room again. */
   private compact(): void {
     const { head, tail, slotSize } = this;
     this.data.copyWithin(0, head * slotSize, tail * slotSize);
     for (let i = head; i < tail; i++) {
       const j = i - head;
-      this.lengths[j] = this.lengths[i]!;
       this.tags[j] = this.tags[i]!;
-      this.iov[(j * IOVEC_SIZE + IOV_LEN) >>> 2] = this.lengths[i]!;
+      this.iov[(j * IOVEC_SIZE + IOV_LEN) >>> 2] = this.lengthOf(i);
     }
     this.tail = tail - head;
     this.head = 0;

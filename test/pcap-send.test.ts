@@ -51,6 +51,20 @@ describe.skipIf(SKIP !== undefined)(`raw sends the link refuses${SKIP ? ` (skipp
     expect(r.longestTickGapMs).toBeLessThan(35);
   });
 
+  test("a queue of 4 slots behind refusals: the backlog moves up as the head leaves, overflow is dropped and counted", async () => {
+    const count = 40;
+    const arg = { ifname: bed.a.ifname, ip: bed.a.ipv4, routerMac: bed.a.routerMac, target: bed.b.ipv4, count, size: 1000, slots: 4 };
+    const child = spawnIn(bed.a.ns, [process.execPath, CHILD, JSON.stringify(arg)]);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const out = await new Response(child.stdout).text();
+    clearTimeout(timer);
+    const r = JSON.parse(out.trim().split("\n").pop() ?? "") as Record<string, number>;
+    expect(r.sendQueued).toBe(0);
+    expect(r.sent! + r.sendErrors!).toBe(count);
+    expect(r.sent).toBeGreaterThan(0);
+    expect(r.sendErrors).toBeGreaterThan(count / 2);
+  });
+
   test("a frame above the interface MTU is refused at once, counted, and named in a warning with the likely cause", async () => {
     const mtu = spawnSync(["ip", "netns", "exec", bed.a.ns, "ip", "link", "set", "dev", bed.a.ifname, "mtu", "1000"], { stderr: "pipe" });
     expect(mtu.exitCode).toBe(0);

@@ -15,8 +15,10 @@ const p = JSON.parse(process.argv[2] ?? "{}") as {
   target: string;
   count: number;
   size: number;
+  /** Send queue slots (default: the conn's default). */
+  slots?: number;
 };
-const conn = new PcapPacketConn({ interface: p.ifname, role: "client", port: 0, ipv4: { ip: p.ip, routerMac: p.routerMac } });
+const conn = new PcapPacketConn({ interface: p.ifname, role: "client", port: 0, ipv4: { ip: p.ip, routerMac: p.routerMac }, sendBatch: p.slots });
 await conn.ready;
 let last = performance.now();
 let longestTickGapMs = 0;
