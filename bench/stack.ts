@@ -221,6 +221,28 @@ function rssSampler(): { stop(): number } {
   };
 }
 
+/** Starts measuring one side: CPU, wall time, datagrams each way and peak RSS until `report()`. */
+function sideMeter(conn: { stats(): { sent: number; received: number } }): { report(): SideReport } {
+  const rss = rssSampler();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const sent0 = conn.stats().sent;
+  const recv0 = conn.stats().received;
+  return {
+    report() {
+      const cpu = process.cpuUsage(cpu0);
+      return {
+        event: "done",
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        ms: performance.now() - t0,
+        datagramsOut: conn.stats().sent - sent0,
+        datagramsIn: conn.stats().received - recv0,
+        peakRssMib: rss.stop(),
+      };
+    },
+  };
+}
+
 /** Server side: accepts the streams, counts `total` bytes, answers one byte on the first stream. */
 async function pcapServer(arg: { side: PcapSide; block: "aes" | "null"; total: number }): Promise<void> {
   const conn = await openPcap(arg.side, "server", PCAP_PORT);
@@ -230,11 +252,7 @@ async function pcapServer(arg: { side: PcapSide; block: "aes" | "null"; total: n
   const kcp = await listener.accept();
   const smux = Session.server(kcp, { config: paqetSmuxConfig });
   if (process.env.STACK_DEBUG) setInterval(() => console.error("smux", JSON.stringify(smux.stats()), "got", got), 1000).unref();
-  const rss = rssSampler();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const sent0 = conn.stats().sent;
-  const recv0 = conn.stats().received;
+  const meter = sideMeter(conn);
   let got = 0;
   let first: Stream | undefined;
   await new Promise<void>((resolve) => {
@@ -251,15 +269,7 @@ async function pcapServer(arg: { side: PcapSide; block: "aes" | "null"; total: n
       });
     });
   });
-  const cpu = process.cpuUsage(cpu0);
-  const report: SideReport = {
-    event: "done",
-    cpuMs: (cpu.user + cpu.system) / 1000,
-    ms: performance.now() - t0,
-    datagramsOut: conn.stats().sent - sent0,
-    datagramsIn: conn.stats().received - recv0,
-    peakRssMib: rss.stop(),
-  };
+  const report = meter.report();
   first!.write(new Uint8Array(1));
   console.log(JSON.stringify(report));
   await Bun.sleep(500);
@@ -272,11 +282,7 @@ async function pcapClient(arg: { side: PcapSide; server: string; block: "aes" | 
   const key = new Uint8Array(32).fill(7);
   const kcp = dial(conn, { ip: arg.server, port: PCAP_PORT }, { kcp: paqetKcpOptions("client"), crypt: createPacketCrypt(arg.block, key) });
   const smux = Session.client(kcp, { config: paqetSmuxConfig });
-  const rss = rssSampler();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const sent0 = conn.stats().sent;
-  const recv0 = conn.stats().received;
+  const meter = sideMeter(conn);
   let answered: () => void = () => {};
   const answer = new Promise<void>((r) => (answered = r));
   const streams: Stream[] = [];
@@ -284,16 +290,7 @@ async function pcapClient(arg: { side: PcapSide; server: string; block: "aes" | 
   const writers = streams.map((s, i) => pump(s, arg.perStream, i === 0 ? () => answered() : undefined));
   void Promise.all(writers);
   await answer;
-  const cpu = process.cpuUsage(cpu0);
-  const report: SideReport = {
-    event: "done",
-    cpuMs: (cpu.user + cpu.system) / 1000,
-    ms: performance.now() - t0,
-    datagramsOut: conn.stats().sent - sent0,
-    datagramsIn: conn.stats().received - recv0,
-    peakRssMib: rss.stop(),
-  };
-  console.log(JSON.stringify(report));
+  console.log(JSON.stringify(meter.report()));
   process.exit(0);
 }
 
