@@ -14,7 +14,7 @@ import type { CryptStats, PacketCrypt } from "../codec-types.ts";
 import { KcpError } from "../errors.ts";
 import { cipherKey, xorTable } from "../kdf.ts";
 import { cfbCipher, type DatagramCipher } from "./cfb.ts";
-import { nativeCfbCipher } from "./native.ts";
+import { libcryptoCfbCipher, nativeCfbCipher } from "./native.ts";
 import { blowfishBlock } from "./blowfish.ts";
 import { cast5Block } from "./cast5.ts";
 import { salsa20Cipher } from "./salsa20.ts";
@@ -94,6 +94,10 @@ function newStats(): CryptStats {
 
 /** The datagram cipher kcp-go's constructor for `block` builds; `key` is already truncated. */
 function datagramCipher(block: Block, key: Uint8Array): DatagramCipher {
+  if (block === "aes" || block === "aes-128" || block === "aes-192") {
+    const inPlace = libcryptoCfbCipher(key);
+    if (inPlace !== null) return inPlace;
+  }
   switch (block) {
     case "aes":
       return nativeCfbCipher({ ecb: "aes-256-ecb", cfb: "aes-256-cfb", blockSize: 16, ecbIvLength: 0 }, key);

@@ -10,7 +10,42 @@
  * native call per block).
  */
 import { createCipheriv, type Cipheriv } from "node:crypto";
+import { libcryptoAes } from "../../../ffi/libcrypto.ts";
 import { cfbCipher, KCP_IV, type BlockEncrypt, type DatagramCipher } from "./cfb.ts";
+
+/**
+ * kcp-CFB for AES keys (16, 24 or 32 bytes) on the system libcrypto, in place and without a buffer
+ * per datagram; null when libcrypto is not there (callers use nativeCfbCipher).
+ */
+export function libcryptoCfbCipher(key: Uint8Array): DatagramCipher | null {
+  const aes = libcryptoAes(key, KCP_IV);
+  if (aes === null) return null;
+  const bs = 16;
+  const ivKeystream = new Uint8Array(bs);
+  aes.ecb(KCP_IV, ivKeystream);
+  let keystream = new Uint8Array(INITIAL_INPUT);
+  return {
+    encrypt(buf) {
+      if (buf.length > 0) aes.cfbEncrypt(buf);
+      return buf;
+    },
+    decrypt(src, dst) {
+      const n = src.length;
+      if (n === 0) return;
+      if (n > bs) {
+        // Keystream block i (i ≥ 1) is E(C[i−1]): all of them in one ECB call over the ciphertext,
+        // into a scratch buffer, before dst (which may alias src) is written.
+        const len = (Math.ceil(n / bs) - 1) * bs;
+        if (keystream.length < len) keystream = new Uint8Array(len);
+        aes.ecb(src.subarray(0, len), keystream);
+      }
+      if (dst !== src) dst.set(src);
+      if (n > bs) xorInto(dst, bs, keystream, n - bs);
+      const first = Math.min(n, bs);
+      for (let i = 0; i < first; i++) dst[i]! ^= ivKeystream[i]!;
+    },
+  };
+}
 
 export interface NativeSpec {
   /** An ECB-mode name in Bun's getCiphers(): aes-128-ecb, aes-192-ecb, aes-256-ecb, bf-ecb, des-ede3. */
