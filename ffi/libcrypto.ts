@@ -69,7 +69,7 @@ export interface AesEngine {
 const engines = new Map<string, AesEngine>();
 /** Distinct keys kept; a process uses one, tests a few. Beyond this, engines are freed by the GC. */
 const MAX_CACHED = 16;
-const freeCtx = new FinalizationRegistry<number[]>((ctxs) => {
+const freeCtx = new FinalizationRegistry<NonNullable<ReturnType<Evp["EVP_CIPHER_CTX_new"]>>[]>((ctxs) => {
   const lib = load();
   if (lib !== null) for (const c of ctxs) lib.EVP_CIPHER_CTX_free(c);
 });
@@ -83,7 +83,8 @@ export function libcryptoAes(key: Uint8Array, iv: Uint8Array): AesEngine | null 
   const cached = engines.get(id);
   if (cached !== undefined) return cached;
 
-  const kinds: Record<number, [() => number | null, () => number | null]> = {
+  type CipherFn = Evp["EVP_aes_128_ecb"];
+  const kinds: Record<number, [CipherFn, CipherFn]> = {
     16: [lib.EVP_aes_128_cfb128, lib.EVP_aes_128_ecb],
     24: [lib.EVP_aes_192_cfb128, lib.EVP_aes_192_ecb],
     32: [lib.EVP_aes_256_cfb128, lib.EVP_aes_256_ecb],
