@@ -75,3 +75,51 @@ describe.skipIf(!libcryptoAvailable())("libcrypto's in-place AES equals the node
     });
   }
 });
+
+describe.skipIf(!libcryptoAvailable())("batch sealing (stage/flushStaged) equals sealing one by one", () => {
+  const key = new Uint8Array(32).map((_, i) => i * 11 + 5);
+
+  for (const block of ["aes", "aes-128", "aes-192"] as const) {
+    test(`${block}: batches of 1..70 datagrams of random lengths, two destinations interleaved`, () => {
+      const batched = createPacketCrypt(block, key, { entropy: counting() });
+      const single = createPacketCrypt(block, key, { entropy: counting() });
+      expect(batched.stage).toBeDefined();
+      let seed = 99;
+      const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+      const got: { dest: string; bytes: Buffer }[] = [];
+      const toA = (d: Uint8Array): void => void got.push({ dest: "a", bytes: Buffer.from(d) });
+      const toB = (d: Uint8Array): void => void got.push({ dest: "b", bytes: Buffer.from(d) });
+      const want: { dest: string; bytes: Buffer }[] = [];
+      for (let round = 0; round < 40; round++) {
+        const n = 1 + (rnd() % 70);
+        for (let k = 0; k < n; k++) {
+          // Mostly MTU-sized, some short (ACK-only packets), now and then one above a staging slot.
+          const r = rnd() % 20;
+          const len = r === 0 ? 1600 : r < 5 ? rnd() % 40 : 1300 + (rnd() % 60);
+          const inner = new Uint8Array(len).map(() => rnd() & 0xff);
+          const dest = rnd() % 4 === 0 ? "b" : "a";
+          batched.stage!(inner, dest === "a" ? toA : toB);
+          want.push({ dest, bytes: Buffer.from(single.seal(inner)) });
+        }
+        batched.flushStaged!();
+        expect(got.length).toBe(want.length);
+      }
+      for (let i = 0; i < want.length; i++) {
+        expect(got[i]!.dest).toBe(want[i]!.dest);
+        expect(got[i]!.bytes.equals(want[i]!.bytes)).toBe(true);
+      }
+    });
+  }
+
+  test("what is staged and never flushed leaves at the end of the turn", async () => {
+    const crypt = createPacketCrypt("aes", key);
+    const opener = createPacketCrypt("aes", key);
+    const out: Uint8Array[] = [];
+    const emit = (d: Uint8Array): void => void out.push(Uint8Array.from(d));
+    for (let k = 0; k < 10; k++) crypt.stage!(new Uint8Array(500).fill(k), emit);
+    expect(out.length).toBe(0);
+    await Promise.resolve();
+    expect(out.length).toBe(10);
+    out.forEach((d, k) => expect(Buffer.from(opener.open(d)!).equals(Buffer.alloc(500, k))).toBe(true));
+  });
+});

@@ -27,6 +27,16 @@ export interface PacketCrypt {
    */
   seal(inner: Uint8Array): Uint8Array;
   /**
+   * Optional batch sealing, offered where sealing several datagrams together is cheaper (AES-CFB
+   * on libcrypto). `stage` copies `inner` in and promises `emit(datagram)` for it, in staging
+   * order, no later than `flushStaged()` or the end of the current turn, whichever comes first;
+   * datagrams staged with different `emit` functions never mix (a new one flushes the batch).
+   * Each emitted view is valid only during its `emit` call.
+   */
+  stage?(inner: Uint8Array, emit: (datagram: Uint8Array) => void): void;
+  /** Seals and emits everything staged, now. */
+  flushStaged?(): void;
+  /**
    * Decrypts and verifies one datagram. Returns the inner packet (a view valid until the next
    * `open` call), or undefined when the datagram is dropped (counted in `stats`). Never throws.
    */

@@ -339,6 +339,8 @@ export class KcpSession implements Duplex, Tickable {
     this.stats.datagramsIn++;
     this.inputNow = this.clock();
     this.fec.decode(inner, this.inputPacket);
+    // Input may have flushed (ackNoDelay).
+    this.sendStaged();
     if (this.checkDead()) return;
     const acks = this.core.ackCount;
     if (acks > 0) {
@@ -354,6 +356,7 @@ export class KcpSession implements Duplex, Tickable {
   tick(): number | undefined {
     if (this.state !== SessionState.Open) return undefined;
     const next = this.core.flush(this.clock(), false);
+    this.sendStaged();
     if (this.checkDead()) return undefined;
     this.maybeDrain();
     return next;
@@ -369,6 +372,7 @@ export class KcpSession implements Duplex, Tickable {
     const flushed = full || this.core.probe !== 0 || (ack && this.core.ackCount > 0);
     if (flushed) {
       this.core.flush(this.clock(), !(full || this.core.probe !== 0));
+      this.sendStaged();
       this.lastFlushAt = performance.now();
       if (this.checkDead()) return;
     }
@@ -391,13 +395,24 @@ export class KcpSession implements Duplex, Tickable {
   };
 
   private readonly emitInner = (inner: Uint8Array): void => {
+    const crypt = this.crypt;
+    if (crypt.stage !== undefined) crypt.stage(inner, this.sendDatagram);
+    else this.sendDatagram(crypt.seal(inner));
+  };
+
+  /** Sends what batch sealing staged for this session; called after every core flush. */
+  private sendStaged(): void {
+    this.crypt.flushStaged?.();
+  }
+
+  private readonly sendDatagram = (datagram: Uint8Array): void => {
     if (this.conn.isClosed) {
       this.stats.sendErrors++;
       this.closeSoon(new KcpError("KCP_SEND_FAILED", "the packet conn closed under the KCP session"));
       return;
     }
     try {
-      this.conn.writeTo(this.crypt.seal(inner), this.remote);
+      this.conn.writeTo(datagram, this.remote);
       this.stats.datagramsOut++;
     } catch (err) {
       // A refused frame is a lost datagram; KCP retransmits it. A closed conn ends the session.
@@ -466,6 +481,7 @@ export class KcpSession implements Duplex, Tickable {
       if (this.core.state !== STATE_DEAD && !this.conn.isClosed) {
         try {
           this.core.flush(this.clock(), false);
+          this.sendStaged();
         } catch (flushErr) {
           log.debug(`final flush of conv ${this.conv} failed: ${errorMessage(flushErr)}`);
         }

@@ -174,31 +174,40 @@ function nullCrypt(): PacketCrypt {
   };
 }
 
+/** Writes nonce ‖ crc32 LE ‖ inner at `buf[at..)`; returns the datagram's length. */
+function frameHeader(buf: Uint8Array, at: number, inner: Uint8Array, entropy: Entropy): number {
+  entropy(buf.subarray(at, at + NONCE_BYTES));
+  const crc = Bun.hash.crc32(inner);
+  buf[at + CRC_OFFSET] = crc;
+  buf[at + CRC_OFFSET + 1] = crc >>> 8;
+  buf[at + CRC_OFFSET + 2] = crc >>> 16;
+  buf[at + CRC_OFFSET + 3] = crc >>> 24;
+  buf.set(inner, at + HEADER_BYTES);
+  return HEADER_BYTES + inner.length;
+}
+
+/** Staging slots for batch sealing: room for a 1500-byte datagram, a multiple of 16. */
+const STAGE_SLOT = 1536;
+/** Datagrams sealed together at most; a KCP flush of a full window stages more in several batches. */
+const STAGE_MAX = 64;
+
 /** nonce(16) ‖ crc32 LE(4) ‖ inner, then the whole buffer through the cipher. */
 function headerCrypt(cipher: DatagramCipher, entropy: Entropy): PacketCrypt {
   const stats = newStats();
   let sealBuf = new Uint8Array(INITIAL_BUFFER);
-  let nonce = sealBuf.subarray(0, NONCE_BYTES);
   let openBuf = new Uint8Array(INITIAL_BUFFER);
 
-  return {
+  const seal = (inner: Uint8Array): Uint8Array => {
+    const n = HEADER_BYTES + inner.length;
+    if (sealBuf.length < n) sealBuf = new Uint8Array(n);
+    frameHeader(sealBuf, 0, inner, entropy);
+    return cipher.encrypt(sealBuf.subarray(0, n));
+  };
+
+  const crypt: PacketCrypt = {
     overhead: HEADER_BYTES,
     stats,
-    seal(inner) {
-      const n = HEADER_BYTES + inner.length;
-      if (sealBuf.length < n) {
-        sealBuf = new Uint8Array(n);
-        nonce = sealBuf.subarray(0, NONCE_BYTES);
-      }
-      entropy(nonce);
-      const crc = Bun.hash.crc32(inner);
-      sealBuf[CRC_OFFSET] = crc;
-      sealBuf[CRC_OFFSET + 1] = crc >>> 8;
-      sealBuf[CRC_OFFSET + 2] = crc >>> 16;
-      sealBuf[CRC_OFFSET + 3] = crc >>> 24;
-      sealBuf.set(inner, HEADER_BYTES);
-      return cipher.encrypt(sealBuf.subarray(0, n));
-    },
+    seal,
     open(datagram) {
       const n = datagram.length;
       if (n < HEADER_BYTES) {
@@ -221,6 +230,50 @@ function headerCrypt(cipher: DatagramCipher, entropy: Entropy): PacketCrypt {
       return inner;
     },
   };
+  const encryptMany = cipher.encryptMany;
+  if (encryptMany === undefined) return crypt;
+
+  // Allocated at the first stage call: a listener's crypt that never sends a batch costs nothing.
+  let slots: Uint8Array | undefined;
+  const lens = new Int32Array(STAGE_MAX);
+  let count = 0;
+  let batchEmit: ((datagram: Uint8Array) => void) | undefined;
+  let flushQueued = false;
+
+  const flushStaged = (): void => {
+    if (count === 0 || slots === undefined) return;
+    const n = count;
+    const emit = batchEmit!;
+    count = 0;
+    batchEmit = undefined;
+    encryptMany(slots, STAGE_SLOT, lens, n);
+    for (let k = 0; k < n; k++) emit(slots.subarray(k * STAGE_SLOT, k * STAGE_SLOT + lens[k]!));
+  };
+  const endOfTurn = (): void => {
+    flushQueued = false;
+    flushStaged();
+  };
+
+  crypt.flushStaged = flushStaged;
+  crypt.stage = (inner, emit) => {
+    if (count > 0 && emit !== batchEmit) flushStaged();
+    if (HEADER_BYTES + inner.length > STAGE_SLOT) {
+      // Larger than a slot (an MTU above 1500): sealed on its own, after what is staged.
+      flushStaged();
+      emit(seal(inner));
+      return;
+    }
+    slots ??= new Uint8Array(STAGE_SLOT * STAGE_MAX);
+    batchEmit = emit;
+    lens[count] = frameHeader(slots, count * STAGE_SLOT, inner, entropy);
+    count++;
+    if (count === STAGE_MAX) flushStaged();
+    else if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(endOfTurn);
+    }
+  };
+  return crypt;
 }
 
 /** nonce(12) ‖ AES-128-GCM ciphertext ‖ tag(16); no AAD, no CRC (kcp-smux-wire.md §2.3). */
