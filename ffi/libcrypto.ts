@@ -62,8 +62,11 @@ export function libcryptoAvailable(): boolean {
 export interface AesEngine {
   /** Encrypts `buf` in place as one CFB-128 chain starting at the engine's IV. */
   cfbEncrypt(buf: Uint8Array): void;
-  /** `dst[0..src.length) = AES-ECB(src)`; `src.length` is a multiple of 16; dst may equal src. */
-  ecb(src: Uint8Array, dst: Uint8Array): void;
+  /**
+   * `dst[0..len) = AES-ECB(src[0..len))`, `len` (default `src.length`) a multiple of 16; dst may
+   * equal src. The length argument spares callers a subarray (~100 ns each in JSC) per call.
+   */
+  ecb(src: Uint8Array, dst: Uint8Array, len?: number): void;
   /**
    * The engine's own buffer for many small ECB calls (SCRATCH_BYTES): `ecbScratch(len)` encrypts
    * its first `len` bytes in place through a pointer taken once, about 20 ns a call where passing
@@ -137,9 +140,9 @@ export function libcryptoAes(key: Uint8Array, iv: Uint8Array): AesEngine | null 
       lib.EVP_EncryptInit_ex(cfbCtx, null, null, null, ivAt);
       lib.EVP_EncryptUpdate(cfbCtx, buf, outLenAt, buf, buf.length);
     },
-    ecb(src, dst) {
-      if (dst.length < src.length) throw new RangeError("ECB output shorter than its input");
-      lib.EVP_EncryptUpdate(ecbCtx, dst, outLen, src, src.length);
+    ecb(src, dst, len = src.length) {
+      if (len > src.length || len > dst.length) throw new RangeError("ECB length beyond its buffers");
+      lib.EVP_EncryptUpdate(ecbCtx, dst, outLenAt, src, len);
     },
   };
   freeCtx.register(engine, [cfbCtx, ecbCtx]);

@@ -74,18 +74,19 @@ const ENTROPY_POOL = 4096;
 const entropyPool = new Uint8Array(ENTROPY_POOL);
 let entropyUsed = ENTROPY_POOL;
 
-const defaultEntropy: Entropy = (nonce) => {
-  const n = nonce.length;
-  if (n > ENTROPY_POOL) {
-    crypto.getRandomValues(nonce);
-    return;
-  }
+/** Copies `n` (≤ ENTROPY_POOL) fresh random bytes to `buf[at..)`. */
+function poolEntropyAt(buf: Uint8Array, at: number, n: number): void {
   if (entropyUsed + n > ENTROPY_POOL) {
     crypto.getRandomValues(entropyPool);
     entropyUsed = 0;
   }
-  for (let i = 0; i < n; i++) nonce[i] = entropyPool[entropyUsed + i]!;
+  for (let i = 0; i < n; i++) buf[at + i] = entropyPool[entropyUsed + i]!;
   entropyUsed += n;
+}
+
+const defaultEntropy: Entropy = (nonce) => {
+  if (nonce.length > ENTROPY_POOL) crypto.getRandomValues(nonce);
+  else poolEntropyAt(nonce, 0, nonce.length);
 };
 
 function newStats(): CryptStats {
@@ -176,7 +177,9 @@ function nullCrypt(): PacketCrypt {
 
 /** Writes nonce ‖ crc32 LE ‖ inner at `buf[at..)`; returns the datagram's length. */
 function frameHeader(buf: Uint8Array, at: number, inner: Uint8Array, entropy: Entropy): number {
-  entropy(buf.subarray(at, at + NONCE_BYTES));
+  // The default source writes in place; an injected one (tests) gets a view.
+  if (entropy === defaultEntropy) poolEntropyAt(buf, at, NONCE_BYTES);
+  else entropy(buf.subarray(at, at + NONCE_BYTES));
   const crc = Bun.hash.crc32(inner);
   buf[at + CRC_OFFSET] = crc;
   buf[at + CRC_OFFSET + 1] = crc >>> 8;

@@ -31,6 +31,9 @@ export function libcryptoCfbCipher(key: Uint8Array): DatagramCipher | null {
   const ivKeystream = new Uint8Array(bs);
   aes.ecb(KCP_IV, ivKeystream);
   let keystream = new Uint8Array(INITIAL_INPUT);
+  let ksWords = new Uint32Array(keystream.buffer);
+  let wordsOf: Uint8Array | undefined;
+  let dstWords: Uint32Array | undefined;
   const ivWords = new Uint32Array(ivKeystream.buffer, 0, 4);
   // Block i−1 of every chain, then (after the ECB call) its keystream for block i.
   const regs = new Uint32Array(aes.scratch.buffer, aes.scratch.byteOffset, aes.scratch.byteLength >>> 2);
@@ -77,15 +80,31 @@ export function libcryptoCfbCipher(key: Uint8Array): DatagramCipher | null {
     decrypt(src, dst) {
       const n = src.length;
       if (n === 0) return;
-      if (n > bs) {
-        // Keystream block i (i ≥ 1) is E(C[i−1]): all of them in one ECB call over the ciphertext,
-        // into a scratch buffer, before dst (which may alias src) is written.
-        const len = (Math.ceil(n / bs) - 1) * bs;
-        if (keystream.length < len) keystream = new Uint8Array(len);
-        aes.ecb(src.subarray(0, len), keystream);
-      }
       if (dst !== src) dst.set(src);
-      if (n > bs) xorInto(dst, bs, keystream, n - bs);
+      if (n > bs) {
+        // Keystream block i (i ≥ 1) is E(C[i−1]): all of them in one ECB call over the ciphertext
+        // (now in dst), into a scratch buffer, before dst is written.
+        const len = (Math.ceil(n / bs) - 1) * bs;
+        if (keystream.length < len) {
+          keystream = new Uint8Array(len);
+          ksWords = new Uint32Array(keystream.buffer);
+        }
+        aes.ecb(dst, keystream, len);
+        // Callers decrypt into the same buffer every time (headerCrypt's open buffer): its word view
+        // is kept rather than made per datagram.
+        if (dst !== wordsOf) {
+          wordsOf = dst;
+          dstWords = (dst.byteOffset & 3) === 0 ? new Uint32Array(dst.buffer, dst.byteOffset, dst.byteLength >>> 2) : undefined;
+        }
+        const tail = n - bs;
+        let i = 0;
+        if (dstWords !== undefined) {
+          const words = tail >>> 2;
+          for (let w = 0; w < words; w++) dstWords[w + 4]! ^= ksWords[w]!;
+          i = words << 2;
+        }
+        for (; i < tail; i++) dst[bs + i]! ^= keystream[i]!;
+      }
       const first = Math.min(n, bs);
       for (let i = 0; i < first; i++) dst[i]! ^= ivKeystream[i]!;
     },
