@@ -54,7 +54,15 @@ const LINUX_SEND_SYMBOLS = {
   strerror: { args: [i32], returns: ptr },
 } as const;
 
+/** Replacing the process image (ffi/exec.ts). */
+const EXEC_SYMBOLS = {
+  execve: { args: [ptr, ptr, ptr], returns: i32 },
+  __errno_location: { args: [], returns: ptr },
+  strerror: { args: [i32], returns: ptr },
+} as const;
+
 export type PcapLib = Library<typeof PCAP_SYMBOLS>["symbols"];
+export type ExecLib = Library<typeof EXEC_SYMBOLS>["symbols"];
 export type LinuxSendLib = Library<typeof LINUX_SEND_SYMBOLS>["symbols"];
 export type LibcLib = Library<typeof LIBC_SYMBOLS>["symbols"];
 
@@ -188,4 +196,12 @@ export function linuxSend(): LinuxSendLib | null {
     linuxSendLib = lp64Linux ? openLibc(LINUX_SEND_SYMBOLS) : null;
   }
   return linuxSendLib;
+}
+
+let execLib: ExecLib | null | undefined;
+
+/** `execve` and errno access from the C library, on Linux; null elsewhere or when none loads. */
+export function libcExec(): ExecLib | null {
+  if (execLib === undefined) execLib = process.platform === "linux" ? openLibc(EXEC_SYMBOLS) : null;
+  return execLib;
 }

@@ -172,3 +172,32 @@ describe.skipIf(NO_HANDLE !== undefined)(title("PcapHandle", NO_HANDLE), () => {
     expect(() => h.stats()).toThrow(PcapError);
   });
 });
+
+describe.skipIf(process.platform !== "linux")("execSelf (execve)", () => {
+  const script = (body: string) => [
+    process.execPath,
+    "-e",
+    `const { execSelf } = await import(${JSON.stringify(`${import.meta.dir}/../ffi/exec.ts`)}); ${body}`,
+  ];
+
+  test("replaces the process: same PID, the given argv and environment", () => {
+    const r = spawnSync(
+      script(`console.log(process.pid); console.log(execSelf("/bin/sh", ["sh", "-c", "echo $$ $PQ_T $0 $1", "zero", "one"], { PQ_T: "set" }));`),
+      { stdout: "pipe", stderr: "pipe", timeout: 20_000 },
+    );
+    const [pid, shell] = r.stdout.toString().trim().split("\n");
+    expect(r.exitCode).toBe(0);
+    expect(shell).toBe(`${pid} set zero one`);
+  });
+
+  test("a program that cannot run returns its error and the process goes on", () => {
+    const r = spawnSync(script(`console.log(execSelf("/nonexistent/paqet", ["x"], {})); console.log("still here");`), {
+      stdout: "pipe",
+      stderr: "pipe",
+      timeout: 20_000,
+    });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toContain("execve /nonexistent/paqet: No such file or directory");
+    expect(r.stdout.toString()).toContain("still here");
+  });
+});

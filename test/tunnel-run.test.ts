@@ -12,6 +12,7 @@ const dir = mkdtempSync(join(tmpdir(), "paqet-run-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const paqet = (...args: string[]) => runPaqet(args, { timeoutMs: 20_000 });
+const paqetWithEnv = (env: Record<string, string>, ...args: string[]) => runPaqet(args, { timeoutMs: 20_000, env });
 
 function config(name: string, role: "client" | "server"): string {
   const head =
@@ -30,6 +31,30 @@ function config(name: string, role: "client" | "server"): string {
 function stdLogLines(stderr: string): string[] {
   return stderr.split("\n").filter((l) => /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d /.test(l));
 }
+
+/** The purge_delay values mimalloc reports at start (MIMALLOC_VERBOSE), one per process image. */
+function purgeDelays(stderr: string): string[] {
+  return [...stderr.matchAll(/option 'purge_delay': (-?\d+)/g)].map((m) => m[1]!);
+}
+
+describe.skipIf(process.platform !== "linux")("paqet run tunes the allocator by starting itself again", () => {
+  test("without MIMALLOC_PURGE_DELAY: a second image with 1000 ms, then the usual behaviour", async () => {
+    const r = await paqetWithEnv({ MIMALLOC_VERBOSE: "1" }, "run", "-c", join(dir, "absent.yaml"));
+    const delays = purgeDelays(r.stderr);
+    expect(delays.length).toBe(2);
+    expect(delays[1]).toBe("1000");
+    expect(r.code).toBe(1);
+    expect(stdLogLines(r.stderr).length).toBe(1);
+  }, 30_000);
+
+  test("a value from the environment is kept, and PAQET_NO_REEXEC keeps the defaults", async () => {
+    const kept = await paqetWithEnv({ MIMALLOC_VERBOSE: "1", MIMALLOC_PURGE_DELAY: "10" }, "run", "-c", join(dir, "absent.yaml"));
+    expect(purgeDelays(kept.stderr)).toEqual(["10"]);
+    const off = await paqetWithEnv({ MIMALLOC_VERBOSE: "1", PAQET_NO_REEXEC: "1" }, "run", "-c", join(dir, "absent.yaml"));
+    expect(purgeDelays(off.stderr).length).toBe(1);
+    expect(off.code).toBe(1);
+  }, 30_000);
+});
 
 describe("paqet run", () => {
   test("a missing config file is one fatal line and exit 1", async () => {
