@@ -389,7 +389,9 @@ export class Stream implements Duplex {
     let out: Uint8Array;
     if (parts.length === 1) out = parts[0]!;
     else {
-      out = new Uint8Array(this.partialBytes);
+      // Not zero-filled: the pieces cover every byte. A plain Uint8Array over the memory, so
+      // consumers keep Uint8Array semantics (Buffer's slice() would be a view, not a copy).
+      out = new Uint8Array(Buffer.allocUnsafeSlow(this.partialBytes).buffer, 0, this.partialBytes);
       let off = 0;
       for (const p of parts) {
         out.set(p, off);
