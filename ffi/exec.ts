@@ -16,6 +16,8 @@ function cString(s: string): Buffer {
  * the reason (no C library, or execve's error).
  */
 export function execSelf(path: string, argv: readonly string[], env: Readonly<Record<string, string | undefined>>): string {
+  // The argv/envp tables below are arrays of 64-bit pointers.
+  if (process.arch !== "x64" && process.arch !== "arm64") return `not supported on ${process.arch}`;
   const lib = libcExec();
   if (lib === null) return process.platform === "linux" ? "no C library to call execve" : `not supported on ${process.platform}`;
   // The strings stay referenced by `keep` through the call (bun-probe.md, pitfall 1: a bare pointer
