@@ -10,7 +10,8 @@
  * per request (200 each, random pauses 0..40 ms), tunnel CPU ms per MiB per process (utime+stime
  * from /proc/<pid>/stat over the throughput tests) and peak RSS (VmHWM).
  * Profile "impaired": the same bed with a user-space relay (bench/lib/relay.ts) in the middle
- * adding 30 ms delay and 1 % loss each way; single-stream download, direct and tunnel.
+ * adding 30 ms delay and 1 % loss each way; single-stream download, direct and tunnel, beside what
+ * kcp-go's window rules allow there at all (bench/lib/window-model.ts, the client's rcvwnd 512).
  *
  * Prints a table with tunnel/direct ratios and the bars of issue 7, and writes every number to
  * bench/results/<timestamp>.json. `--paqet-env` adds an environment variable to both paqet processes
@@ -36,6 +37,7 @@ import {
 import { createNetBed, netbedUnavailable, type NetBed } from "../src/cli/demo/netbed.ts";
 import type { GetOutcome, LatOutcome } from "../src/cli/demo/probe.ts";
 import type { Socks5Addr } from "../src/cli/demo/socks5-client.ts";
+import { windowModelMiBps } from "./lib/window-model.ts";
 
 const MiB = 1024 * 1024;
 const HTTP_PORT = 8080;
@@ -102,7 +104,20 @@ interface ProfileResult {
   tunnel?: PathResult;
   usage?: TunnelUsage;
   integrity?: string;
+  /** Impaired profile: what kcp-go's window rules allow on this link (bench/lib/window-model.ts). */
+  windowModel?: { window: number; seeds: number; mibps: number[] };
   errors: string[];
+}
+
+/** The client's default rcvwnd (paqet-app.md: role defaults), the window of a download. */
+const CLIENT_RCVWND = 512;
+const MODEL_SEEDS = 6;
+
+function windowModel(o: BenchOptions): NonNullable<ProfileResult["windowModel"]> {
+  const mibps = Array.from({ length: MODEL_SEEDS }, (_, seed) =>
+    windowModelMiBps({ window: CLIENT_RCVWND, delayMs: o.delayMs, loss: o.lossPct / 100, mib: o.impairedMiB, seed }),
+  );
+  return { window: CLIENT_RCVWND, seeds: MODEL_SEEDS, mibps };
 }
 
 function median(xs: number[]): number {
@@ -294,6 +309,12 @@ function report(results: ProfileResult[], o: BenchOptions): string {
         `tunnel CPU per MiB: client ${fmt(r.usage.clientCpuMsPerMiB, 2)} ms, server ${fmt(r.usage.serverCpuMsPerMiB, 2)} ms (over ${r.usage.mibMoved} MiB); peak RSS client ${fmt(r.usage.clientPeakRssMiB)} MiB, server ${fmt(r.usage.serverPeakRssMiB)} MiB`,
       );
     }
+    if (r.windowModel) {
+      const m = r.windowModel.mibps;
+      lines.push(
+        `window model (kcp-go's rules, window ${r.windowModel.window}, this delay and loss, no processing time): ${fmt(median(m), 2)} MiB/s (median of ${m.length} seeds, ${fmt(Math.min(...m), 2)}-${fmt(Math.max(...m), 2)})`,
+      );
+    }
     if (r.integrity) lines.push(`integrity: ${r.integrity}`);
     for (const e of r.errors) lines.push(`ERROR: ${e}`);
   }
@@ -313,6 +334,7 @@ export async function runTunnelBench(o: BenchOptions = DEFAULTS): Promise<{ resu
   const results: ProfileResult[] = [];
   const log = (s: string) => process.stderr.write(`tunnel: ${s}\n`);
   for (const p of o.profiles) results.push(await runProfile(p, o, log));
+  for (const r of results) if (r.profile === "impaired") r.windowModel = windowModel(o);
   console.log(report(results, o));
   const dir = join(import.meta.dir, "results");
   mkdirSync(dir, { recursive: true });
