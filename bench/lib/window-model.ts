@@ -13,6 +13,7 @@
  * The tunnel bench prints its result beside the impaired profile: the throughput a perfect
  * implementation of the default configuration would reach on that link.
  */
+import { seededRandom } from "../../src/socket/lossy.ts";
 
 export interface WindowModel {
   readonly window: number;
@@ -82,18 +83,6 @@ class Heap {
   }
 }
 
-/** A small seeded PRNG (mulberry32), so a model run is reproducible. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** MiB/s of one simulated transfer of `m.mib` MiB. */
 export function windowModelMiBps(m: WindowModel): number {
   const segBytes = m.segmentBytes ?? 1306;
@@ -103,7 +92,7 @@ export function windowModelMiBps(m: WindowModel): number {
   const resend = m.resend ?? 2;
   const minRto = (m.minRtoMs ?? 100) / 1000;
   const total = Math.ceil((m.mib * 1048576) / segBytes);
-  const rnd = prng(m.seed);
+  const rnd = seededRandom(m.seed);
   const ev = new Heap();
 
   let una = 0;
