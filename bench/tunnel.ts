@@ -170,7 +170,10 @@ async function startTunnel(bed: NetBed, work: WorkDir, target: Socks5Addr, env: 
   // PAQET_BUN_ARGS (space-separated) goes between bun and the script, e.g. to profile a run:
   // PAQET_BUN_ARGS="--cpu-prof-md --cpu-prof-dir=/tmp/prof" bun bench/tunnel.ts --quick
   const bunArgs = (process.env.PAQET_BUN_ARGS ?? "").split(" ").filter((a) => a !== "");
-  const paqet = (name: string, ns: string, config: string) => new NsProcess(name, ns, [process.execPath, ...bunArgs, MAIN_TS, "run", "-c", config], env);
+  // Under Bun flags `paqet run` does not start itself again with its allocator setting (run.ts),
+  // so a profiled run gets the setting here, to profile what an ordinary run does.
+  const runEnv = bunArgs.length > 0 ? { MIMALLOC_PURGE_DELAY: "1000", ...env } : env;
+  const paqet = (name: string, ns: string, config: string) => new NsProcess(name, ns, [process.execPath, ...bunArgs, MAIN_TS, "run", "-c", config], runEnv);
   const server = paqet("server", bed.b.ns, work.write("server.yaml", serverYaml(bed, spec)));
   const client = paqet("client", bed.a.ns, work.write("client.yaml", clientYaml(bed, spec)));
   try {

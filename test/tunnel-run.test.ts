@@ -6,6 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MAIN_TS } from "../src/cli/demo/harness.ts";
 import { runPaqet } from "./helpers/cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "paqet-run-"));
@@ -53,6 +54,20 @@ describe.skipIf(process.platform !== "linux")("paqet run tunes the allocator by 
     const off = await paqetWithEnv({ MIMALLOC_VERBOSE: "1", PAQET_NO_REEXEC: "1" }, "run", "-c", join(dir, "absent.yaml"));
     expect(purgeDelays(off.stderr).length).toBe(1);
     expect(off.code).toBe(1);
+  }, 30_000);
+
+  test("under Bun runtime flags it does not start itself again", async () => {
+    const { spawn } = await import("bun");
+    const proc = spawn([process.execPath, "--smol", MAIN_TS, "run", "-c", join(dir, "absent.yaml")], {
+      env: { ...process.env, NO_COLOR: "1", MIMALLOC_VERBOSE: "1" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    clearTimeout(timer);
+    expect(purgeDelays(stderr).length).toBe(1);
+    expect(code).toBe(1);
   }, 30_000);
 });
 

@@ -198,19 +198,20 @@ export async function runFromConfig(path: string): Promise<number> {
  * is faulted in again over and over. A longer delay keeps it while traffic flows and still returns
  * it within a second of going idle. Measured in the tunnel bench (768 MiB, same VM, alternating
  * runs): client 6.7-8.3 -> 5.6-6.1 and server 8.4-10.8 -> 7.6-7.7 CPU ms per MiB, peak RSS
- * +5-9 MiB. mimalloc reads the option only at process start, so `run` starts itself again, same
+ * +4-9 MiB. mimalloc reads the option only at process start, so `run` starts itself again, same
  * PID, with it in the environment, unless the environment already sets it (any value, including
- * mimalloc's default of 100, is kept) or PAQET_NO_REEXEC is set.
+ * mimalloc's default of 100, is kept) or PAQET_NO_REEXEC is set. Nor under Bun runtime flags
+ * (`bun --cpu-prof … src/main.ts run`): measured, the sampling profiler's signal reached the new
+ * image before it had a handler and killed it at shutdown (exit 158, no profile written).
  */
 const PURGE_DELAY_MS = "1000";
 
 function withAllocatorTuning(): void {
   if (process.platform !== "linux" || process.env.MIMALLOC_PURGE_DELAY !== undefined || process.env.PAQET_NO_REEXEC) return;
+  if (process.execArgv.length > 0) return;
   const compiled = Bun.main.startsWith("/$bunfs/");
-  // A compiled binary finds its own entry; `bun src/main.ts` needs Bun's flags and the script again.
-  const argv = compiled
-    ? [process.argv0, ...process.argv.slice(2)]
-    : [process.execPath, ...process.execArgv, Bun.main, ...process.argv.slice(2)];
+  // A compiled binary finds its own entry; `bun src/main.ts` needs the script again.
+  const argv = compiled ? [process.argv0, ...process.argv.slice(2)] : [process.execPath, Bun.main, ...process.argv.slice(2)];
   const failed = execSelf(process.execPath, argv, { ...process.env, MIMALLOC_PURGE_DELAY: PURGE_DELAY_MS });
   log.debug(`allocator left at its defaults: ${failed}`);
 }
