@@ -123,3 +123,27 @@ describe.skipIf(!libcryptoAvailable())("batch sealing (stage/flushStaged) equals
     out.forEach((d, k) => expect(Buffer.from(opener.open(d)!).equals(Buffer.alloc(500, k))).toBe(true));
   });
 });
+
+describe.skipIf(!libcryptoAvailable())("batch sealing re-entered from an emit", () => {
+  test("datagrams staged while a batch is being emitted are sealed on their own; nothing is overwritten", () => {
+    const key = new Uint8Array(32).fill(3);
+    const crypt = createPacketCrypt("aes", key);
+    const opener = createPacketCrypt("aes", key);
+    const got: Buffer[] = [];
+    const inner = (k: number) => new Uint8Array(700).fill(k);
+    const toB = (d: Uint8Array): void => void got.push(Buffer.from(opener.open(d)!));
+    let reentered = false;
+    const toA = (d: Uint8Array): void => {
+      got.push(Buffer.from(opener.open(d)!));
+      // Like a conn that hands the datagram synchronously to another session on the same crypt.
+      if (!reentered) {
+        reentered = true;
+        for (let j = 97; j < 100; j++) crypt.stage!(inner(j), toB);
+      }
+    };
+    for (let k = 0; k < 8; k++) crypt.stage!(inner(k), toA);
+    crypt.flushStaged!();
+    expect(got.map((b) => b[0])).toEqual([0, 97, 98, 99, 1, 2, 3, 4, 5, 6, 7]);
+    got.forEach((b) => expect(b.every((x) => x === b[0])).toBe(true));
+  });
+});

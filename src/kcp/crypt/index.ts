@@ -242,6 +242,7 @@ function headerCrypt(cipher: DatagramCipher, entropy: Entropy): PacketCrypt {
   let count = 0;
   let batchEmit: ((datagram: Uint8Array) => void) | undefined;
   let flushQueued = false;
+  let emitting = false;
 
   const flushStaged = (): void => {
     if (count === 0 || slots === undefined) return;
@@ -250,7 +251,12 @@ function headerCrypt(cipher: DatagramCipher, entropy: Entropy): PacketCrypt {
     count = 0;
     batchEmit = undefined;
     encryptMany(slots, STAGE_SLOT, lens, n);
-    for (let k = 0; k < n; k++) emit(slots.subarray(k * STAGE_SLOT, k * STAGE_SLOT + lens[k]!));
+    emitting = true;
+    try {
+      for (let k = 0; k < n; k++) emit(slots.subarray(k * STAGE_SLOT, k * STAGE_SLOT + lens[k]!));
+    } finally {
+      emitting = false;
+    }
   };
   const endOfTurn = (): void => {
     flushQueued = false;
@@ -260,8 +266,10 @@ function headerCrypt(cipher: DatagramCipher, entropy: Entropy): PacketCrypt {
   crypt.flushStaged = flushStaged;
   crypt.stage = (inner, emit) => {
     if (count > 0 && emit !== batchEmit) flushStaged();
-    if (HEADER_BYTES + inner.length > STAGE_SLOT) {
-      // Larger than a slot (an MTU above 1500): sealed on its own, after what is staged.
+    // Larger than a slot (an MTU above 1500), or staged from inside an emit (a conn that delivers
+    // synchronously into a session sharing this crypt) while the slots are still being read: sealed
+    // on its own, after what is staged.
+    if (emitting || HEADER_BYTES + inner.length > STAGE_SLOT) {
       flushStaged();
       emit(seal(inner));
       return;
