@@ -14,7 +14,7 @@
  * Contexts are shared per (cipher, key): every session of a process uses the same key, and each call
  * here is synchronous and resets what it depends on, so sharing is safe on one thread.
  */
-import { dlopen, FFIType, ptr as pointerOf, type Library } from "bun:ffi";
+import { dlopen, FFIType, ptr as pointerOf, type Library, type Pointer } from "bun:ffi";
 
 const { ptr, i32, void: voidT } = FFIType;
 
@@ -74,19 +74,59 @@ export interface AesEngine {
    */
   readonly scratch: Uint8Array;
   ecbScratch(len: number): void;
-  readonly pinned: readonly ArrayBufferView[];
 }
 
 /** Size of an engine's scratch buffer: 256 AES blocks. */
 export const SCRATCH_BYTES = 4096;
 
+type Ctx = NonNullable<ReturnType<Evp["EVP_CIPHER_CTX_new"]>>;
+
 const engines = new Map<string, AesEngine>();
 /** Distinct keys kept; a process uses one, tests a few. Beyond this, engines are freed by the GC. */
 const MAX_CACHED = 16;
-const freeCtx = new FinalizationRegistry<NonNullable<ReturnType<Evp["EVP_CIPHER_CTX_new"]>>[]>((ctxs) => {
+const freeCtx = new FinalizationRegistry<Ctx[]>((ctxs) => {
   const lib = load();
   if (lib !== null) for (const c of ctxs) lib.EVP_CIPHER_CTX_free(c);
 });
+
+/**
+ * One key's two EVP contexts. The buffers behind the pointers taken once (IV, output length,
+ * scratch) are fields, so they live exactly as long as the engine that uses the pointers
+ * (bun-probe.md, pitfall 1: a bare pointer number does not keep its buffer alive).
+ */
+class LibcryptoAes implements AesEngine {
+  readonly scratch = new Uint8Array(SCRATCH_BYTES);
+  // EVP writes the output length here; nobody reads it (input and output lengths are equal).
+  private readonly outLen = new Int32Array(1);
+  private readonly scratchAt = pointerOf(this.scratch);
+  private readonly outLenAt = pointerOf(this.outLen);
+  private readonly ivAt: Pointer;
+
+  constructor(
+    private readonly lib: Evp,
+    private readonly cfbCtx: Ctx,
+    private readonly ecbCtx: Ctx,
+    private readonly iv: Uint8Array,
+  ) {
+    this.ivAt = pointerOf(iv);
+  }
+
+  cfbEncrypt(buf: Uint8Array): void {
+    // Re-initialising with only an IV keeps the key schedule and resets the chain position.
+    this.lib.EVP_EncryptInit_ex(this.cfbCtx, null, null, null, this.ivAt);
+    this.lib.EVP_EncryptUpdate(this.cfbCtx, buf, this.outLenAt, buf, buf.length);
+  }
+
+  ecb(src: Uint8Array, dst: Uint8Array, len = src.length): void {
+    if (len > src.length || len > dst.length) throw new RangeError("ECB length beyond its buffers");
+    this.lib.EVP_EncryptUpdate(this.ecbCtx, dst, this.outLenAt, src, len);
+  }
+
+  ecbScratch(len: number): void {
+    if (len > this.scratch.length) throw new RangeError("ECB length beyond the scratch buffer");
+    this.lib.EVP_EncryptUpdate(this.ecbCtx, this.scratchAt, this.outLenAt, this.scratchAt, len);
+  }
+}
 
 /** An AES engine for a 16/24/32-byte key and a 16-byte IV, or null without libcrypto. */
 export function libcryptoAes(key: Uint8Array, iv: Uint8Array): AesEngine | null {
@@ -107,44 +147,19 @@ export function libcryptoAes(key: Uint8Array, iv: Uint8Array): AesEngine | null 
   if (kind === undefined) throw new RangeError(`AES key must be 16, 24 or 32 bytes, got ${key.length}`);
   const cfbCtx = lib.EVP_CIPHER_CTX_new();
   const ecbCtx = lib.EVP_CIPHER_CTX_new();
-  if (cfbCtx === null || ecbCtx === null) return null;
-  const keyCopy = Uint8Array.from(key);
   const ivCopy = Uint8Array.from(iv);
-  if (
-    lib.EVP_EncryptInit_ex(cfbCtx, kind[0](), null, keyCopy, ivCopy) !== 1 ||
-    lib.EVP_EncryptInit_ex(ecbCtx, kind[1](), null, keyCopy, null) !== 1 ||
-    lib.EVP_CIPHER_CTX_set_padding(ecbCtx, 0) !== 1
-  ) {
-    lib.EVP_CIPHER_CTX_free(cfbCtx);
-    lib.EVP_CIPHER_CTX_free(ecbCtx);
+  const ok =
+    cfbCtx !== null &&
+    ecbCtx !== null &&
+    lib.EVP_EncryptInit_ex(cfbCtx, kind[0](), null, key, ivCopy) === 1 &&
+    lib.EVP_EncryptInit_ex(ecbCtx, kind[1](), null, key, null) === 1 &&
+    lib.EVP_CIPHER_CTX_set_padding(ecbCtx, 0) === 1;
+  if (!ok) {
+    if (cfbCtx !== null) lib.EVP_CIPHER_CTX_free(cfbCtx);
+    if (ecbCtx !== null) lib.EVP_CIPHER_CTX_free(ecbCtx);
     return null;
   }
-  // EVP writes the output length here; nobody reads it (input and output lengths are equal).
-  const outLen = new Int32Array(1);
-  // The engine object holds `scratch` and every ecbScratch call reads it, so the memory behind
-  // the cached pointer stays alive as long as the pointer is used (bun-probe.md, pitfall 1).
-  const scratch = new Uint8Array(SCRATCH_BYTES);
-  const scratchAt = pointerOf(scratch);
-  const outLenAt = pointerOf(outLen);
-  const ivAt = pointerOf(ivCopy);
-  const engine: AesEngine = {
-    scratch,
-    // Read by nobody; they keep the buffers behind the cached pointers reachable with the engine.
-    pinned: [outLen, ivCopy],
-    ecbScratch(len) {
-      if (len > scratch.length) throw new RangeError("ECB length beyond the scratch buffer");
-      lib.EVP_EncryptUpdate(ecbCtx, scratchAt, outLenAt, scratchAt, len);
-    },
-    cfbEncrypt(buf) {
-      // Re-initialising with only an IV keeps the key schedule and resets the chain position.
-      lib.EVP_EncryptInit_ex(cfbCtx, null, null, null, ivAt);
-      lib.EVP_EncryptUpdate(cfbCtx, buf, outLenAt, buf, buf.length);
-    },
-    ecb(src, dst, len = src.length) {
-      if (len > src.length || len > dst.length) throw new RangeError("ECB length beyond its buffers");
-      lib.EVP_EncryptUpdate(ecbCtx, dst, outLenAt, src, len);
-    },
-  };
+  const engine = new LibcryptoAes(lib, cfbCtx, ecbCtx, ivCopy);
   freeCtx.register(engine, [cfbCtx, ecbCtx]);
   if (engines.size < MAX_CACHED) engines.set(id, engine);
   return engine;
