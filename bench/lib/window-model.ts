@@ -13,6 +13,7 @@
  * The tunnel bench prints its result beside the impaired profile: the throughput a perfect
  * implementation of the default configuration would reach on that link.
  */
+import { DueHeap } from "../../src/lib/due-heap.ts";
 import { seededRandom } from "../../src/socket/lossy.ts";
 
 export interface WindowModel {
@@ -37,50 +38,11 @@ const enum Ev {
 }
 
 interface Event {
-  t: number;
+  due: number;
   kind: Ev;
   sn: number;
   acks?: number[];
   una?: number;
-}
-
-/** A binary min-heap on `t`. */
-class Heap {
-  private readonly items: Event[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  push(e: Event): void {
-    const a = this.items;
-    a.push(e);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]!.t <= e.t) break;
-      a[i] = a[p]!;
-      i = p;
-    }
-    a[i] = e;
-  }
-  pop(): Event {
-    const a = this.items;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= a.length) break;
-        const r = l + 1;
-        const c = r < a.length && a[r]!.t < a[l]!.t ? r : l;
-        if (a[c]!.t >= last.t) break;
-        a[i] = a[c]!;
-        i = c;
-      }
-      a[i] = last;
-    }
-    return top;
-  }
 }
 
 /** MiB/s of one simulated transfer of `m.mib` MiB. */
@@ -93,7 +55,7 @@ export function windowModelMiBps(m: WindowModel): number {
   const minRto = (m.minRtoMs ?? 100) / 1000;
   const total = Math.ceil((m.mib * 1048576) / segBytes);
   const rnd = seededRandom(m.seed);
-  const ev = new Heap();
+  const ev = new DueHeap<Event>();
 
   let una = 0;
   let nxt = 0;
@@ -108,7 +70,7 @@ export function windowModelMiBps(m: WindowModel): number {
     linkFree = start + txSec;
     xmit[sn]!++;
     rtoAt[sn] = start + minRto * 2 ** (xmit[sn]! - 1);
-    if (rnd() >= m.loss) ev.push({ t: start + delay, kind: Ev.DataArrives, sn });
+    if (rnd() >= m.loss) ev.push({ due: start + delay, kind: Ev.DataArrives, sn });
   };
   const flush = (now: number): void => {
     for (let sn = una; sn < nxt; sn++) {
@@ -128,11 +90,11 @@ export function windowModelMiBps(m: WindowModel): number {
   let lastAckFlush = -Infinity;
 
   flush(0);
-  ev.push({ t: 0.01, kind: Ev.Tick, sn: 0 });
+  ev.push({ due: 0.01, kind: Ev.Tick, sn: 0 });
   let t = 0;
   while (una < total && ev.size > 0) {
-    const e = ev.pop();
-    t = e.t;
+    const e = ev.pop()!;
+    t = e.due;
     switch (e.kind) {
       case Ev.DataArrives:
         if (e.sn < rcvNxt + m.window) {
@@ -142,13 +104,13 @@ export function windowModelMiBps(m: WindowModel): number {
         }
         if (!ackScheduled) {
           ackScheduled = true;
-          ev.push({ t: Math.max(t, lastAckFlush + ackGap), kind: Ev.AckFlush, sn: 0 });
+          ev.push({ due: Math.max(t, lastAckFlush + ackGap), kind: Ev.AckFlush, sn: 0 });
         }
         break;
       case Ev.AckFlush:
         ackScheduled = false;
         lastAckFlush = t;
-        if (pending.length > 0 && rnd() >= m.loss) ev.push({ t: t + delay, kind: Ev.AcksArrive, sn: 0, acks: pending, una: rcvNxt });
+        if (pending.length > 0 && rnd() >= m.loss) ev.push({ due: t + delay, kind: Ev.AcksArrive, sn: 0, acks: pending, una: rcvNxt });
         pending = [];
         break;
       case Ev.AcksArrive: {
@@ -166,7 +128,7 @@ export function windowModelMiBps(m: WindowModel): number {
       }
       case Ev.Tick:
         flush(t);
-        ev.push({ t: t + 0.01, kind: Ev.Tick, sn: 0 });
+        ev.push({ due: t + 0.01, kind: Ev.Tick, sn: 0 });
         break;
     }
   }

@@ -24,6 +24,7 @@
  */
 import type { Duplex, DuplexHandlers } from "../lib/duplex.ts";
 import { errorMessage } from "../lib/errors.ts";
+import { DueHeap } from "../lib/due-heap.ts";
 import { logger } from "../lib/log.ts";
 import type { PacketAddr, PacketConn } from "../socket/types.ts";
 import type { FecCodec, PacketCrypt } from "./codec-types.ts";
@@ -64,7 +65,7 @@ interface TimerEntry {
  * and one microtask per turn for all sessions that asked for an end-of-turn flush.
  */
 export class KcpScheduler {
-  private heap: TimerEntry[] = [];
+  private heap = new DueHeap<TimerEntry>();
   private gens = new Map<Tickable, number>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerDue = Infinity;
@@ -77,7 +78,7 @@ export class KcpScheduler {
   schedule(task: Tickable, afterMs: number): void {
     const gen = (this.gens.get(task) ?? 0) + 1;
     this.gens.set(task, gen);
-    this.push({ due: performance.now() + afterMs, gen, task });
+    this.heap.push({ due: performance.now() + afterMs, gen, task });
     this.arm();
   }
 
@@ -126,9 +127,9 @@ export class KcpScheduler {
     // Timers fire up to a millisecond early or late; treat anything due within 1 ms as due.
     const now = performance.now() + 1;
     let ran = 0;
-    const limit = this.heap.length;
-    while (this.heap.length > 0 && this.heap[0]!.due <= now && ran < limit) {
-      const e = this.pop()!;
+    const limit = this.heap.size;
+    for (let head = this.heap.peek(); head !== undefined && head.due <= now && ran < limit; head = this.heap.peek()) {
+      const e = this.heap.pop()!;
       ran++;
       if (this.gens.get(e.task) !== e.gen) continue;
       const next = e.task.tick();
@@ -139,8 +140,11 @@ export class KcpScheduler {
   };
 
   private arm(): void {
-    while (this.heap.length > 0 && this.gens.get(this.heap[0]!.task) !== this.heap[0]!.gen) this.pop();
-    const head = this.heap[0];
+    let head = this.heap.peek();
+    while (head !== undefined && this.gens.get(head.task) !== head.gen) {
+      this.heap.pop();
+      head = this.heap.peek();
+    }
     if (!head) {
       if (this.timer !== undefined) clearTimeout(this.timer);
       this.timer = undefined;
@@ -151,38 +155,6 @@ export class KcpScheduler {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerDue = head.due;
     this.timer = setTimeout(this.fire, Math.max(0, head.due - performance.now()));
-  }
-
-  private push(e: TimerEntry): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p]!.due <= e.due) break;
-      h[i] = h[p]!;
-      i = p;
-    }
-    h[i] = e;
-  }
-
-  private pop(): TimerEntry | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length === 0 || !last) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const r = l + 1;
-      const c = r < h.length && h[r]!.due < h[l]!.due ? r : l;
-      if (h[c]!.due >= last.due) break;
-      h[i] = h[c]!;
-      i = c;
-    }
-    h[i] = last;
-    return top;
   }
 }
 
