@@ -59,6 +59,11 @@ interface Side {
   ip: string;
   routerMac: string;
 }
+
+/** A PcapPacketConn on `side`'s interface and address; `extra` adds receive options. */
+function sideConn(side: Side, role: "client" | "server", port: number, extra: { immediate?: boolean; sockbuf?: number } = {}): PcapPacketConn {
+  return new PcapPacketConn({ interface: side.ifname, role, port, ipv4: { ip: side.ip, routerMac: side.routerMac }, ...extra });
+}
 interface RxResult {
   idleCpuPercent: number;
   received: number;
@@ -89,14 +94,7 @@ async function untilReceived(received: () => number, expected: number, lastAt: (
 }
 
 async function childRx(side: Side, expected: number, immediate: boolean): Promise<void> {
-  const conn = new PcapPacketConn({
-    interface: side.ifname,
-    role: "server",
-    port: PORT,
-    ipv4: { ip: side.ip, routerMac: side.routerMac },
-    immediate,
-    sockbuf: SOCKBUF,
-  });
+  const conn = sideConn(side, "server", PORT, { immediate, sockbuf: SOCKBUF });
   let received = 0;
   let first = 0;
   let last = 0;
@@ -187,7 +185,7 @@ async function childTx(side: Side, target: string, mode: TxMode, count: number, 
     seconds = (performance.now() - t0) / 1000;
     h.close();
   } else {
-    const conn = new PcapPacketConn({ interface: side.ifname, role: "client", port: 40000, ipv4: { ip: side.ip, routerMac: side.routerMac } });
+    const conn = sideConn(side, "client", 40000);
     const t0 = performance.now();
     for (let i = 0; i < count; i++) {
       pace(t0, i, rate);
@@ -203,7 +201,7 @@ async function childTx(side: Side, target: string, mode: TxMode, count: number, 
 
 /** Echo server for the round-trip run: sends every datagram back until killed. */
 async function childEcho(side: Side): Promise<void> {
-  const conn = new PcapPacketConn({ interface: side.ifname, role: "server", port: PORT, ipv4: { ip: side.ip, routerMac: side.routerMac } });
+  const conn = sideConn(side, "server", PORT);
   conn.onPacket((data, from) => conn.writeTo(data, from));
   await conn.ready;
   say({ event: "ready" });
@@ -211,7 +209,7 @@ async function childEcho(side: Side): Promise<void> {
 
 /** Sequential round trips of a 100-byte datagram through PcapPacketConn on both ends. */
 async function childPing(side: Side, target: string, count: number): Promise<void> {
-  const conn = new PcapPacketConn({ interface: side.ifname, role: "client", port: 0, ipv4: { ip: side.ip, routerMac: side.routerMac } });
+  const conn = sideConn(side, "client", 0);
   await conn.ready;
   const rtts: number[] = [];
   let wake: (() => void) | undefined;
@@ -368,13 +366,7 @@ interface BlastResult {
 
 async function childSeqRx(side: Side, perSender: number, senders: number, sockbuf: number | undefined): Promise<void> {
   const expected = perSender * senders;
-  const conn = new PcapPacketConn({
-    interface: side.ifname,
-    role: "server",
-    port: PORT,
-    ipv4: { ip: side.ip, routerMac: side.routerMac },
-    sockbuf,
-  });
+  const conn = sideConn(side, "server", PORT, { sockbuf });
   let received = 0;
   let first = 0;
   let last = 0;
