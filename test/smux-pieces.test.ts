@@ -111,6 +111,47 @@ describe("a stream fed pieces", () => {
     });
   }
 
+  test("payloads reassembled for an owning handler stay intact; a transient one gets them in reused memory", async () => {
+    const [peer, ours] = duplexPair();
+    peer.setHandlers({ data() {}, drain() {}, close() {} });
+    const server = Session.server(ours, { config: v2 });
+    const kept: Uint8Array[] = [];
+    const copied: Uint8Array[] = [];
+    const views: Uint8Array[] = [];
+    server.onStream((s) => {
+      if (s.id === 3) s.setHandlers({ data: (c) => kept.push(c), drain() {}, close() {} });
+      else
+        s.setHandlers({
+          transient: true,
+          data: (c) => {
+            views.push(c);
+            copied.push(c.slice());
+          },
+          drain() {},
+          close() {},
+        });
+    });
+    const payloads = [0, 1, 2].map((k) => new Uint8Array(20000).map((_, i) => (i * 7 + k * 13) & 0xff));
+    for (const sid of [3, 5]) {
+      peer.write(encodeFrame(2, Cmd.SYN, sid));
+      for (const p of payloads) {
+        const frame = encodeFrame(2, Cmd.PSH, sid, p);
+        for (let off = 0; off < frame.length; off += 1306) {
+          peer.write(frame.subarray(off, off + 1306));
+          await settle();
+        }
+      }
+    }
+    expect(kept.map((c) => Buffer.from(c).equals(Buffer.from(payloads[kept.indexOf(c)]!)))).toEqual([true, true, true]);
+    expect(copied.map((c) => c.length)).toEqual([20000, 20000, 20000]);
+    expect(copied.map((c, i) => Buffer.from(c).equals(Buffer.from(payloads[i]!)))).toEqual([true, true, true]);
+    // The transient handler's views share one buffer: the last payload is all any of them shows now.
+    expect(views.map((v) => v.buffer)).toEqual([views[0]!.buffer, views[0]!.buffer, views[0]!.buffer]);
+    expect(Buffer.from(views[0]!).equals(Buffer.from(payloads[2]!))).toBe(true);
+    expect(new Set(kept.map((c) => c.buffer)).size).toBe(3);
+    server.close();
+  });
+
   test("a stream closed in the middle of a payload gives the partial bytes' tokens back", async () => {
     const [peer, ours] = duplexPair();
     peer.setHandlers({ data() {}, drain() {}, close() {} });

@@ -19,6 +19,7 @@ export class MeteredStream implements Duplex {
   setHandlers(handlers: DuplexHandlers): void {
     const udp = this.kind === "udp";
     this.inner.setHandlers({
+      transient: handlers.transient,
       data: (chunk) => {
         if (udp) metrics.udpDownBytes += chunk.byteLength;
         else metrics.tcpDownBytes += chunk.byteLength;
@@ -55,6 +56,10 @@ export class MeteredStream implements Duplex {
 
   get closed(): boolean {
     return this.inner.closed;
+  }
+
+  get copiesWrites(): boolean | undefined {
+    return this.inner.copiesWrites;
   }
 
   private end(): void {

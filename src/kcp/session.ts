@@ -194,6 +194,8 @@ const SessionState = { Open: 0, Closed: 1 } as const;
 type SessionState = (typeof SessionState)[keyof typeof SessionState];
 
 export class KcpSession implements Duplex, Tickable {
+  /** core.send copies into its segments. */
+  readonly copiesWrites = true;
   readonly conv: number;
   readonly remote: PacketAddr;
   readonly stats: KcpSessionStats = {

@@ -7,8 +7,15 @@
  * through the transport's own window, e.g. KCP's receive window).
  */
 export interface DuplexHandlers {
-  /** Bytes from the peer. The array is owned by the receiver after the call. */
+  /**
+   * Bytes from the peer. The array is owned by the receiver after the call, unless `transient`.
+   */
   data(chunk: Uint8Array): void;
+  /**
+   * `data` only reads each chunk during the call (a relay that writes it at once to a duplex that
+   * `copiesWrites`), so the transport may hand over memory it reuses.
+   */
+  readonly transient?: boolean;
   /** The transport accepts writes again after `write` returned false. */
   drain(): void;
   /** The transport is gone; `err` is undefined for an orderly close. Called at most once. */
@@ -25,6 +32,8 @@ export interface Duplex {
   /** Closes both directions; idempotent. */
   close(err?: Error): void;
   readonly closed: boolean;
+  /** `write` copies or consumes `chunk` before it returns, so the caller may reuse that memory. */
+  readonly copiesWrites?: boolean;
 }
 
 /** Two connected in-memory duplexes for tests and for composing layers in-process. */
@@ -40,6 +49,7 @@ export function duplexPair(options: { highWaterMark?: number } = {}): [Duplex, D
 const NOOP_HANDLERS: DuplexHandlers = { data() {}, drain() {}, close() {} };
 
 class MemoryDuplex implements Duplex {
+  readonly copiesWrites = true;
   peer!: MemoryDuplex;
   closed = false;
   private handlers: DuplexHandlers | undefined;

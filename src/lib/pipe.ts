@@ -29,7 +29,10 @@ export class Pipe {
       this.aToB += headAtoB.byteLength;
       holdA = !b.write(headAtoB);
     }
+    // Each chunk is written on before `data` returns; where that write copies, the source may
+    // hand over memory it reuses.
     a.setHandlers({
+      transient: b.copiesWrites === true,
       data: (chunk) => {
         this.aToB += chunk.byteLength;
         if (!b.write(chunk)) a.pause();
@@ -38,6 +41,7 @@ export class Pipe {
       close: (err) => this.#end("a", err),
     });
     b.setHandlers({
+      transient: a.copiesWrites === true,
       data: (chunk) => {
         this.bToA += chunk.byteLength;
         if (!a.write(chunk)) b.pause();
