@@ -3,7 +3,7 @@
  * network namespaces, default configuration on both sides (block aes, mode fast), against the
  * direct veth path measured in the same run.
  *
- *   bun bench/tunnel.ts [--profile veth|impaired|all] [--reps N] [--quick] [--direct-only] [--paqet-env K=V]...
+ *   bun bench/tunnel.ts [--profile veth|impaired|all] [--reps N] [--quick] [--direct-only] [--paqet-env K=V]... [--bin PATH]
  *
  * Profile "veth" (direct link): single-stream download of 256 MiB, 8 parallel downloads of
  * 64 MiB, request latency on an open connection and with a new connection (+ SOCKS5 handshake)
@@ -18,9 +18,9 @@
  * (e.g. MIMALLOC_PURGE_DELAY=-1, to weigh allocator settings); the default run sets none. Downloads are timed without hashing (the probe would compete
  * for the same two cores); a separate 16 MiB download checks the tunnel's integrity first.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   clientYaml,
   DEFAULT_SOCKS_PORT,
@@ -58,6 +58,8 @@ export interface BenchOptions {
   directOnly: boolean;
   /** Extra environment of both paqet processes (none by default). */
   paqetEnv: Record<string, string>;
+  /** A built binary (build.ts) to run instead of this checkout's source under Bun. */
+  bin?: string;
 }
 
 export const DEFAULTS: BenchOptions = {
@@ -165,7 +167,7 @@ async function measurePath(bed: NetBed, socks: Socks5Addr | undefined, target: S
 }
 
 /** Starts server and client, waits for SOCKS5 and a first request through; returns both. */
-async function startTunnel(bed: NetBed, work: WorkDir, target: Socks5Addr, env: Record<string, string>): Promise<{ server: NsProcess; client: NsProcess }> {
+async function startTunnel(bed: NetBed, work: WorkDir, target: Socks5Addr, env: Record<string, string>, bin: string | undefined): Promise<{ server: NsProcess; client: NsProcess }> {
   const spec: TunnelSpec = { key: "bench-key", socksPort: SOCKS.port, logLevel: "warn" };
   // PAQET_BUN_ARGS (space-separated) goes between bun and the script, e.g. to profile a run:
   // PAQET_BUN_ARGS="--cpu-prof-md --cpu-prof-dir=/tmp/prof" bun bench/tunnel.ts --quick
@@ -173,7 +175,8 @@ async function startTunnel(bed: NetBed, work: WorkDir, target: Socks5Addr, env: 
   // Under Bun flags `paqet run` does not start itself again with its allocator setting (run.ts),
   // so a profiled run gets the setting here, to profile what an ordinary run does.
   const runEnv = bunArgs.length > 0 ? { MIMALLOC_PURGE_DELAY: "1000", ...env } : env;
-  const paqet = (name: string, ns: string, config: string) => new NsProcess(name, ns, [process.execPath, ...bunArgs, MAIN_TS, "run", "-c", config], runEnv);
+  const cmd = bin !== undefined ? [bin] : [process.execPath, ...bunArgs, MAIN_TS];
+  const paqet = (name: string, ns: string, config: string) => new NsProcess(name, ns, [...cmd, "run", "-c", config], runEnv);
   const server = paqet("server", bed.b.ns, work.write("server.yaml", serverYaml(bed, spec)));
   const client = paqet("client", bed.a.ns, work.write("client.yaml", clientYaml(bed, spec)));
   try {
@@ -218,7 +221,7 @@ async function runProfile(profile: "veth" | "impaired", o: BenchOptions, log: (s
 
     log(`${profile}: tunnel`);
     const target = { host: "127.0.0.1", port: HTTP_PORT };
-    const { server, client } = await startTunnel(bed, work, target, o.paqetEnv);
+    const { server, client } = await startTunnel(bed, work, target, o.paqetEnv, o.bin);
     procs.push(server, client);
     const check = await probeIn<GetOutcome>(bed.a.ns, { kind: "get", socks: SOCKS, target, bytes: 16 * MiB, count: 1, concurrency: 1, timeoutMs: 60_000 }, 70_000);
     result.integrity = check.ok === 1 ? "16 MiB through SOCKS5, sha256 matches" : `FAILED: ${check.errors.join("; ")}`;
@@ -369,7 +372,11 @@ function parseArgs(argv: readonly string[]): BenchOptions {
     const a = argv[i];
     if (a === "--quick") Object.assign(o, { reps: 1, singleMiB: 64, parallelMiB: 16, latN: 50, impairedMiB: 16 });
     else if (a === "--direct-only") o.directOnly = true;
-    else if (a === "--reps") o.reps = Math.max(1, Number(argv[++i]));
+    else if (a === "--bin") {
+      const bin = argv[++i];
+      if (bin === undefined || !existsSync(bin)) throw new Error(`--bin wants the path of a built paqet binary (bun run build.ts), not ${bin ?? "nothing"}`);
+      o.bin = resolve(bin);
+    } else if (a === "--reps") o.reps = Math.max(1, Number(argv[++i]));
     else if (a === "--paqet-env") {
       const kv = argv[++i] ?? "";
       const eq = kv.indexOf("=");
@@ -380,7 +387,7 @@ function parseArgs(argv: readonly string[]): BenchOptions {
       const p = argv[++i];
       o.profiles = p === "all" ? ["veth", "impaired"] : p === "veth" || p === "impaired" ? [p] : o.profiles;
       if (p !== "all" && p !== "veth" && p !== "impaired") throw new Error(`--profile must be veth, impaired or all, not ${p}`);
-    } else throw new Error(`unknown option ${a}; use --profile veth|impaired|all, --reps N, --quick, --direct-only, --paqet-env NAME=VALUE`);
+    } else throw new Error(`unknown option ${a}; use --profile veth|impaired|all, --reps N, --quick, --direct-only, --paqet-env NAME=VALUE, --bin PATH`);
   }
   return o;
 }
