@@ -3,7 +3,9 @@
  * and what the stream makes of the pieces: the same bytes, and the same UPDs as whole frames.
  */
 import { describe, expect, test } from "bun:test";
-import { duplexPair } from "../src/lib/duplex.ts";
+import { MeteredStream } from "../src/client/metered.ts";
+import { duplexPair, type Duplex, type DuplexHandlers } from "../src/lib/duplex.ts";
+import { Pipe } from "../src/lib/pipe.ts";
 import { Cmd, FrameDecoder, Session, decodeHeader, encodeFrame, encodeUpdFrame, paqetSmuxConfig, type SmuxConfig } from "../src/smux/index.ts";
 
 const v2: SmuxConfig = { ...paqetSmuxConfig, keepAliveDisabled: true };
@@ -168,5 +170,41 @@ describe("a stream fed pieces", () => {
     await settle();
     expect(server.stats().receiveBucket).toBe(v2.maxReceiveBuffer);
     server.close();
+  });
+});
+
+describe("transient data handlers", () => {
+  class Recorder implements Duplex {
+    handlers: DuplexHandlers | undefined;
+    closed = false;
+    constructor(readonly copiesWrites?: boolean) {}
+    setHandlers(h: DuplexHandlers): void {
+      this.handlers = h;
+    }
+    write(): boolean {
+      return true;
+    }
+    pause(): void {}
+    resume(): void {}
+    close(): void {
+      this.closed = true;
+    }
+  }
+
+  test("a Pipe promises transient handling only toward a duplex whose writes copy; a metered stream passes both on", () => {
+    const copying = new Recorder(true);
+    const keeping = new Recorder();
+    const pipe = new Pipe(copying, keeping);
+    // Data from `copying` is written to `keeping`, which keeps references: not transient.
+    expect(copying.handlers!.transient).toBe(false);
+    expect(keeping.handlers!.transient).toBe(true);
+    pipe.close();
+
+    const inner = new Recorder(true);
+    const metered = new MeteredStream(inner, "tcp");
+    expect(metered.copiesWrites).toBe(true);
+    metered.setHandlers({ transient: true, data() {}, drain() {}, close() {} });
+    expect(inner.handlers!.transient).toBe(true);
+    expect(new MeteredStream(new Recorder(), "tcp").copiesWrites).toBeUndefined();
   });
 });
