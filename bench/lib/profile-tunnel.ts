@@ -5,7 +5,8 @@
  *
  *   bun bench/lib/profile-tunnel.ts [--mib 64] [--parallel 4] [--pmib 16] [--cpu-prof] [--out DIR]
  *
- * Profiles (markdown) and memory logs land in DIR (default a temp directory, printed).
+ * Profiles (markdown) and memory logs land in DIR (default a temp directory, printed);
+ * PAQET_MEMLOG_MS sets the memory log's period, PAQET_MEMLOG_TYPES=1 adds JS object counts.
  */
 import { spawn, spawnSync } from "bun";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
@@ -46,6 +47,7 @@ function paqet(name: string, ns: string, config: string): NsProcess {
     MIMALLOC_PURGE_DELAY: "1000",
     PAQET_MEMLOG: join(out, `${name}.mem.jsonl`),
     PAQET_MEMLOG_MS: process.env.PAQET_MEMLOG_MS ?? "250",
+    ...(process.env.PAQET_MEMLOG_TYPES ? { PAQET_MEMLOG_TYPES: process.env.PAQET_MEMLOG_TYPES } : {}),
   });
 }
 
