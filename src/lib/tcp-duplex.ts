@@ -33,11 +33,12 @@ const EARLY_INBOX_LIMIT = 256 * 1024;
  * Bun.gc(true), which also hands freed memory back to the OS only for the next reads to fault it
  * in again (client 18.5 -> 14 CPU ms per MiB). Every 4 MiB rather than 16: the few chunks freed at
  * a time are reused by the next reads before the allocator purges their pages (server 21 -> 17
- * CPU ms per MiB, peak RSS 129 -> 109 MiB; 2 MiB was no better). Bytes written do not count: a
- * relay writes the tunnel's own memory (smux's reassembly scratch, views of KCP's receive slabs,
- * which the collector does weigh). Counting them too cost the downloading client about 1.5 of its
- * 5-7 CPU ms per MiB in forced collections, for 8-10 MiB less peak RSS (three alternating pairs of
- * quick bench runs).
+ * CPU ms per MiB, peak RSS 129 -> 109 MiB; 2 MiB was no better). Bytes written count a quarter:
+ * a relay writes the tunnel's own memory (smux's reassembly scratch, views of KCP's receive slabs
+ * that the collector does weigh), yet the slabs a download leaves behind still pile up on the
+ * client. Counted in full they cost the downloading client about 1.5 of its 5-7 CPU ms per MiB in
+ * forced collections; not at all, 10-20 MiB more peak RSS; at a quarter, the same CPU as not at
+ * all and the RSS as in full (alternating pairs of tunnel-bench runs).
  */
 const GC_EVERY_BYTES = 4 * 1024 * 1024;
 /**
@@ -53,7 +54,7 @@ let bytesSinceGc = 0;
 let gcEndedAt = 0;
 let gcTookMs = 0;
 
-function noteRead(bytes: number): void {
+function noteRelayed(bytes: number): void {
   bytesSinceGc += bytes;
   if (bytesSinceGc < GC_EVERY_BYTES) return;
   const now = performance.now();
@@ -113,6 +114,7 @@ export class TcpDuplex implements Duplex {
       this.#queue.push(chunk.slice());
       return false;
     }
+    noteRelayed(chunk.byteLength >>> 2);
     const n = chunk.byteLength === 0 ? 0 : this.#socket.write(chunk);
     if (n === chunk.byteLength) return true;
     if (n < 0) return false;
@@ -153,7 +155,7 @@ export class TcpDuplex implements Duplex {
 
   _onData(chunk: Uint8Array): void {
     if (this.closed) return;
-    noteRead(chunk.byteLength);
+    noteRelayed(chunk.byteLength);
     if (this.#handlers && !this.#paused && this.#inbox.length === 0) {
       this.#handlers.data(chunk);
       return;
