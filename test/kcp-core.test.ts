@@ -104,6 +104,33 @@ describe("fast and early resend", () => {
     expect(take()).toHaveLength(0);
   });
 
+  test("a fast resend can repeat on ACKs of segments sent after it, up to five transmissions", () => {
+    const { k, take } = fourInFlight(2);
+    k.input(seg(Cmd.Ack, { sn: 2, ts: 100 }), 110);
+    k.input(seg(Cmd.Ack, { sn: 3, ts: 100 }), 111);
+    expect(take().map((s) => s.sn)).toEqual([0, 1]);
+    // Both holes went out again at 111; sn 1 arrives, sn 0 is lost again.
+    k.input(seg(Cmd.Ack, { sn: 1, ts: 111 }), 112);
+    expect(take()).toHaveLength(0);
+    // New data sent after the resend is acknowledged (two ACKs in one datagram, well within the
+    // 30 ms RTO): sn 0 goes again, and so on while it is lost.
+    let t = 113;
+    const round = (): number[] => {
+      k.send(new Uint8Array(2 * k.mss));
+      k.flush(t);
+      const fresh = take().map((s) => s.sn);
+      expect(fresh).toHaveLength(2);
+      k.input(cat(seg(Cmd.Ack, { sn: fresh[0]!, ts: t }), seg(Cmd.Ack, { sn: fresh[1]!, ts: t })), t + 3);
+      t += 5;
+      return take().map((s) => s.sn);
+    };
+    for (let xmit = 3; xmit <= 5; xmit++) expect(round()).toEqual([0]);
+    expect(k.stats.fastRetransSegs).toBe(5);
+    // Five transmissions: the sentinel now waits for the RTO, as kcp-go after every fast resend.
+    expect(round()).toEqual([]);
+    expect(k.stats.fastRetransSegs).toBe(5);
+  });
+
   test("one later ACK and a flush without new data gives an early resend", () => {
     const { k, take } = fourInFlight(2);
     k.input(seg(Cmd.Ack, { sn: 3, ts: 100 }), 110);
