@@ -31,23 +31,28 @@ const EARLY_INBOX_LIMIT = 256 * 1024;
  * 18 MiB of live buffers after a forced collection). A full collection after every
  * GC_EVERY_BYTES read keeps it bounded. It is JSC's own fullGC (see GC_DUTY_FACTOR for its cost), not
  * Bun.gc(true), which also hands freed memory back to the OS only for the next reads to fault it
- * in again (client 18.5 -> 14 CPU ms per MiB). Every 4 MiB rather than 16: the few chunks freed at
- * a time are reused by the next reads before the allocator purges their pages (server 21 -> 17
- * CPU ms per MiB, peak RSS 129 -> 109 MiB; 2 MiB was no better). Bytes written count a quarter:
+ * in again (client 18.5 -> 14 CPU ms per MiB). Every 8 MiB: while the allocator still returned
+ * freed pages after 100 ms, 4 MiB beat 16 (the chunks freed at a time were reused before their
+ * pages went; server 21 -> 17 CPU ms per MiB, peak RSS 129 -> 109 MiB). Since `paqet run` keeps
+ * them for a second (run.ts), 8 MiB beat 4 in three alternating pairs of veth bench runs: server
+ * 6.3/8.1/6.7 -> 5.9/6.5/6.4 CPU ms per MiB, 8 parallel downloads 142/105/134 -> 160/138/140 MiB/s.
+ * The price is server peak RSS: 112-120 MiB either way in those short runs, but 118-119 -> 127 MiB
+ * over two full suites each. One run at 16 MiB was no better. Bytes written count a quarter:
  * a relay writes the tunnel's own memory (smux's reassembly scratch, views of KCP's receive slabs
  * that the collector does weigh), yet the slabs a download leaves behind still pile up on the
  * client. Counted in full they cost the downloading client about 1.5 of its 5-7 CPU ms per MiB in
  * forced collections; not at all, 10-20 MiB more peak RSS; at a quarter, the same CPU as not at
  * all and the RSS as in full (alternating pairs of tunnel-bench runs).
  */
-const GC_EVERY_BYTES = 4 * 1024 * 1024;
+const GC_EVERY_BYTES = 8 * 1024 * 1024;
 /**
  * A forced collection also waits until GC_DUTY_FACTOR times its last duration has passed since it
  * ended, so forced collections take at most ~1/GC_DUTY_FACTOR of the main thread. A full collection
- * costs in proportion to the live heap: 7-9 ms at a 7-15 MiB heap in the tunnel bench, and a busy
- * server with hundreds of users (larger heap, more bytes) would otherwise spend ever more of its
- * time, and its latency, in them. At 5 the bench's own collections (one per 4 MiB at under
- * 70 MiB/s) stay below the cap: a cap of 10 there raised server peak RSS from 108-114 to 126 MiB.
+ * costs in proportion to the live heap: 6-9 ms at a 7-16 MiB heap (33,000 objects) in the tunnel
+ * bench, and a busy server with hundreds of users (larger heap, more bytes) would otherwise spend
+ * ever more of its time, and its latency, in them. A cap of 10 raised server peak RSS from 108-114
+ * to 126 MiB; at 5, with one collection per 4 MiB read, a 768 MiB veth run skipped 319 triggers
+ * against ~100 collections, so at full speed the cap, not the byte count, sets their pace.
  */
 const GC_DUTY_FACTOR = 5;
 let bytesSinceGc = 0;
