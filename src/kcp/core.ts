@@ -40,8 +40,8 @@ const ASK_TELL = 2;
 /** fastack value that blocks further fast/early resends of a segment until its next RTO. */
 const FASTACK_DONE = 0xffffffff;
 /**
- * Transmissions up to which a fast resend leaves the segment open to another one (kcp-go's
- * `fastlimit` value); after that the sentinel waits for the RTO, as kcp-go does after every fast
+ * Transmissions up to which a fast resend leaves the segment open to another one (5, the C KCP's
+ * fast-ack limit); after that the sentinel waits for the RTO, as kcp-go does after every fast
  * resend. Only ACKs of segments sent after the resend count towards the next one (the ts rule), so
  * a second resend needs evidence that the first was lost: a lost resend of the segment that holds
  * the window otherwise stalls the transfer for a whole RTO (100 ms and more at nodelay 0). On the
