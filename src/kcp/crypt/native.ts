@@ -34,6 +34,8 @@ export function libcryptoCfbCipher(key: Uint8Array): DatagramCipher | null {
   let ksWords = new Uint32Array(keystream.buffer);
   let wordsOf: Uint8Array | undefined;
   let dstWords: Uint32Array | undefined;
+  let slotsOf: Uint8Array | undefined;
+  let slotWordsView: Uint32Array = new Uint32Array(0);
   const ivWords = new Uint32Array(ivKeystream.buffer, 0, 4);
   // Block i−1 of every chain, then (after the ECB call) its keystream for block i.
   const regs = new Uint32Array(aes.scratch.buffer, aes.scratch.byteOffset, aes.scratch.byteLength >>> 2);
@@ -49,7 +51,12 @@ export function libcryptoCfbCipher(key: Uint8Array): DatagramCipher | null {
         for (let k = 0; k < count; k++) encryptOne(slots.subarray(k * slotBytes, k * slotBytes + lens[k]!));
         return;
       }
-      const words = new Uint32Array(slots.buffer, slots.byteOffset, (count * slotBytes) >>> 2);
+      // The caller stages into the same slots every time (headerCrypt): their word view is kept.
+      if (slots !== slotsOf) {
+        slotsOf = slots;
+        slotWordsView = new Uint32Array(slots.buffer, slots.byteOffset, slots.byteLength >>> 2);
+      }
+      const words = slotWordsView;
       const slotWords = slotBytes >>> 2;
       // Every chain runs to the longest datagram's block count; shorter ones encrypt scratch bytes
       // past their end, which nobody reads. Block 0's keystream is E(IV) for all.
