@@ -196,8 +196,8 @@ export async function runFromConfig(path: string): Promise<number> {
  * Bun's allocator (mimalloc) hands pages that became free back to the OS after 100 ms, and a relay
  * frees and re-allocates buffers all the time, so on a busy tunnel the same memory goes back and
  * is faulted in again over and over. A longer delay keeps it while traffic flows and still returns
- * it within a second of going idle. Measured in the tunnel bench (768 MiB, same VM, alternating
- * runs): client 6.7-8.3 -> 5.6-6.1 and server 8.4-10.8 -> 7.6-7.7 CPU ms per MiB, peak RSS
+ * it within a second of going idle. Measured in the tunnel bench (same VM, alternating runs, as in
+ * the README): client 6.4-8.3 -> 4.8-6.1 and server 8.4-10.8 -> 6.5-7.7 CPU ms per MiB, peak RSS
  * +4-9 MiB. mimalloc reads the option only at process start, so `run` starts itself again, same
  * PID, with it in the environment, unless the environment already sets it (any value, including
  * mimalloc's default of 100, is kept) or PAQET_NO_REEXEC is set. Nor under Bun runtime flags
