@@ -4,20 +4,25 @@
  * direct veth path measured in the same run.
  *
  *   bun bench/tunnel.ts [--profile veth|impaired|all] [--reps N] [--quick] [--direct-only] [--paqet-env K=V]... [--bin PATH]
+ *                      [--relay auto|c|ts]
  *
  * Profile "veth" (direct link): single-stream download of 256 MiB, 8 parallel downloads of
  * 64 MiB, request latency on an open connection and with a new connection (+ SOCKS5 handshake)
  * per request (200 each, random pauses 0..40 ms), tunnel CPU ms per MiB per process (utime+stime
  * from /proc/<pid>/stat over the throughput tests) and peak RSS (VmHWM).
- * Profile "impaired": the same bed with a user-space relay (bench/lib/relay.ts) in the middle
- * adding 30 ms delay and 1 % loss each way; single-stream download, direct and tunnel, beside what
- * kcp-go's window rules allow there at all (bench/lib/window-model.ts, the client's rcvwnd 512).
+ * Profile "impaired": the same bed with a user-space relay in the middle adding 30 ms delay and 1 %
+ * loss each way; single-stream download, direct and tunnel, beside what kcp-go's window rules allow
+ * there at all (bench/lib/window-model.ts, the client's rcvwnd 512). `--relay c` (the default when
+ * gcc and ../shared/tools/netbed-relay.c are there) runs the shared test bed's C relay, the one the
+ * Go paqet's reference numbers came from; `--relay ts` runs ours (bench/lib/relay.ts), which needs
+ * nothing but Bun and libpcap but holds frames a little longer (timers, the capture worker).
  *
  * Prints a table with tunnel/direct ratios and the bars of issue 7, and writes every number to
  * bench/results/<timestamp>.json. `--paqet-env` adds an environment variable to both paqet processes
  * (e.g. MIMALLOC_PURGE_DELAY=-1, to weigh allocator settings); the default run sets none. Downloads are timed without hashing (the probe would compete
  * for the same two cores); a separate 16 MiB download checks the tunnel's integrity first.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
@@ -43,6 +48,9 @@ const MiB = 1024 * 1024;
 const HTTP_PORT = 8080;
 const SOCKS: Socks5Addr = { host: "127.0.0.1", port: DEFAULT_SOCKS_PORT };
 const RELAY_TS = join(import.meta.dir, "lib/relay.ts");
+const RELAY_C = resolve(import.meta.dir, "../../shared/tools/netbed-relay.c");
+
+type RelayKind = "auto" | "c" | "ts";
 
 export interface BenchOptions {
   profiles: ("veth" | "impaired")[];
@@ -60,6 +68,8 @@ export interface BenchOptions {
   paqetEnv: Record<string, string>;
   /** A built binary (build.ts) to run instead of this checkout's source under Bun. */
   bin?: string;
+  /** The impaired profile's relay: the shared bed's C relay, ours in TypeScript, or C when it builds. */
+  relay: RelayKind;
 }
 
 export const DEFAULTS: BenchOptions = {
@@ -75,6 +85,7 @@ export const DEFAULTS: BenchOptions = {
   lossPct: 1,
   directOnly: false,
   paqetEnv: {},
+  relay: "auto",
 };
 
 interface Latency {
@@ -166,6 +177,23 @@ async function measurePath(bed: NetBed, socks: Socks5Addr | undefined, target: S
   return res;
 }
 
+/** The relay's command line, building the C relay into `work` when that is the one asked for. */
+function relayCommand(o: BenchOptions, work: WorkDir, args: string[]): { argv: string[]; ready: RegExp; what: string } {
+  const ts = { argv: [process.execPath, RELAY_TS, ...args], ready: /relay ready/, what: "user-space relay bench/lib/relay.ts" };
+  if (o.relay === "ts") return ts;
+  const why = !existsSync(RELAY_C) ? `${RELAY_C} is missing` : buildRelay(join(work.path, "netbed-relay"));
+  if (why === undefined) return { argv: [join(work.path, "netbed-relay"), ...args], ready: /relay \S+ <-> \S+ delay/, what: "user-space relay netbed-relay.c" };
+  if (o.relay === "c") throw new Error(`--relay c: ${why}`);
+  process.stderr.write(`tunnel: the C relay is not available (${why}); using bench/lib/relay.ts\n`);
+  return ts;
+}
+
+function buildRelay(out: string): string | undefined {
+  const r = spawnSync("gcc", ["-O2", "-Wall", "-o", out, RELAY_C], { encoding: "utf8" });
+  if (r.error) return `gcc: ${r.error.message}`;
+  return r.status === 0 ? undefined : `gcc failed: ${r.stderr.trim()}`;
+}
+
 /** Starts server and client, waits for SOCKS5 and a first request through; returns both. */
 async function startTunnel(bed: NetBed, work: WorkDir, target: Socks5Addr, env: Record<string, string>, bin: string | undefined): Promise<{ server: NsProcess; client: NsProcess }> {
   const spec: TunnelSpec = { key: "bench-key", socksPort: SOCKS.port, logLevel: "warn" };
@@ -202,16 +230,18 @@ async function runProfile(profile: "veth" | "impaired", o: BenchOptions, log: (s
   const procs: NsProcess[] = [];
   const result: ProfileResult = {
     profile,
-    impairment: impaired ? `${o.delayMs} ms + ${o.lossPct} % loss each way (user-space relay)` : "none (direct veth)",
+    impairment: "none (direct veth)",
     direct: { singleMiBps: [], parallelMiBps: [] },
     errors: [],
   };
   try {
     if (impaired) {
       const m = bed.middle!;
-      const relay = new NsProcess("relay", m.ns, [process.execPath, RELAY_TS, m.toA, m.toB, String(o.delayMs), String(o.lossPct)]);
+      const cmd = relayCommand(o, work, [m.toA, m.toB, String(o.delayMs), String(o.lossPct)]);
+      result.impairment = `${o.delayMs} ms + ${o.lossPct} % loss each way (${cmd.what})`;
+      const relay = new NsProcess("relay", m.ns, cmd.argv);
       procs.push(relay);
-      await relay.waitFor(/relay ready/, 15_000);
+      await relay.waitFor(cmd.ready, 15_000);
     }
     procs.push(await startTargets(bed.b.ns, HTTP_PORT, -1));
     const singleMiB = impaired ? o.impairedMiB : o.singleMiB;
@@ -376,6 +406,10 @@ function parseArgs(argv: readonly string[]): BenchOptions {
       const bin = argv[++i];
       if (bin === undefined || !existsSync(bin)) throw new Error(`--bin wants the path of a built paqet binary (bun run build.ts), not ${bin ?? "nothing"}`);
       o.bin = resolve(bin);
+    } else if (a === "--relay") {
+      const r = argv[++i];
+      if (r !== "auto" && r !== "c" && r !== "ts") throw new Error(`--relay must be auto, c or ts, not ${r ?? "nothing"}`);
+      o.relay = r;
     } else if (a === "--reps") o.reps = Math.max(1, Number(argv[++i]));
     else if (a === "--paqet-env") {
       const kv = argv[++i] ?? "";
@@ -387,7 +421,7 @@ function parseArgs(argv: readonly string[]): BenchOptions {
       const p = argv[++i];
       o.profiles = p === "all" ? ["veth", "impaired"] : p === "veth" || p === "impaired" ? [p] : o.profiles;
       if (p !== "all" && p !== "veth" && p !== "impaired") throw new Error(`--profile must be veth, impaired or all, not ${p}`);
-    } else throw new Error(`unknown option ${a}; use --profile veth|impaired|all, --reps N, --quick, --direct-only, --paqet-env NAME=VALUE, --bin PATH`);
+    } else throw new Error(`unknown option ${a}; use --profile veth|impaired|all, --reps N, --quick, --direct-only, --paqet-env NAME=VALUE, --bin PATH, --relay auto|c|ts`);
   }
   return o;
 }
