@@ -16,7 +16,7 @@ import { TunnelServer } from "../src/server/index.ts";
 import { lossyPacketConn } from "../src/socket/lossy.ts";
 import { MemoryNetwork } from "../src/socket/memory.ts";
 import type { PacketAddr, PacketConn } from "../src/socket/types.ts";
-import { TunnelConn, tunnelOptionsFromConfig, type TunnelOptions } from "../src/tunnel/index.ts";
+import { MessageType, openTarget, TunnelConn, tunnelOptionsFromConfig, type TunnelOptions } from "../src/tunnel/index.ts";
 import { until } from "./helpers/wait.ts";
 
 const SERVER_ADDR: PacketAddr = { ip: "10.77.0.2", port: 47000 };
@@ -313,6 +313,35 @@ describe("failures", () => {
     conn.openStream().write(new Uint8Array([0x50, 0x01, 0x01, 0x00, 0x00]));
     expect(await until(() => metrics.refusedSessions === before + 1)).toBe(true);
     expect(b.server.sessionCount).toBe(1);
+  }, 20_000);
+
+  test("a client that goes away without a word: its relay ends by the keepalive timeout, with no error line", async () => {
+    const echo = await tcpEcho();
+    const fast = { smuxkalive: 1, smuxktimeout: 2 };
+    const b = await bed({ serverKcp: fast, clientKcp: fast });
+    const raw = b.net.bind({ ip: "10.77.0.9", port: 50003 });
+    const conn = TunnelConn.dial(raw, SERVER_ADDR, options("client", fast), true);
+    cleanups.push(() => conn.close());
+    const stream = openTarget(conn, MessageType.Tcp, `127.0.0.1:${echo.port}`);
+    let echoed = 0;
+    stream.setHandlers({ data: (c) => void (echoed += c.byteLength), drain() {}, close() {} });
+    stream.write(new Uint8Array(100));
+    expect(await until(() => echoed === 100)).toBe(true);
+    const streamsBefore = b.server.streamCount;
+    const lines: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      // KCP has no close on the wire: the client's socket just stops.
+      raw.close();
+      expect(await until(() => b.server.streamCount === streamsBefore - 1, 8000)).toBe(true);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(lines.filter((l) => l.includes("[ERROR]"))).toEqual([]);
   }, 20_000);
 });
 

@@ -568,9 +568,26 @@ function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-/** EOF-like ends a relay reports at debug, as paqet's logger filters them (§9.1). */
+/**
+ * Ends of a relay that are not worth an error line, as paqet's logger drops EOF-like errors and
+ * any error that reports itself as a timeout (§9.1). A client that goes away says nothing on the
+ * wire, so its session ends by the smux keepalive timeout or KCP's dead-link rule, and every
+ * stream it had ends with that error: without these codes each departing user logged an ERROR.
+ */
 function isBenign(err: unknown): boolean {
   if (err instanceof TunnelError && err.code === "TUN_CLOSED") return true;
   const code = (err as { code?: unknown })?.code;
-  return code === "ECONNRESET" || code === "EPIPE" || code === "ENOBUFS" || code === "ENOMEM" || code === "SMUX_CLOSED" || code === "SMUX_TRANSPORT";
+  return BENIGN_CODES.has(code as string);
 }
+
+const BENIGN_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOBUFS",
+  "ENOMEM",
+  "SMUX_CLOSED",
+  "SMUX_TRANSPORT",
+  "SMUX_TIMEOUT",
+  "KCP_DEAD_LINK",
+]);
