@@ -159,6 +159,21 @@ class Deque<T> {
  * is mapped fresh from the OS and costs ~70 µs, against ~5 µs at 64 KiB.
  */
 const RX_SLAB = 64 * 1024;
+/**
+ * The first slab after a quiet spell is this small and each next one twice the last, up to
+ * RX_SLAB: an idle session's keepalive every few seconds would otherwise pin 64 KiB for 8 bytes.
+ */
+const RX_SLAB_FIRST = 4 * 1024;
+
+/**
+ * A session that has had nothing to send or deliver for this long lets go of its send-segment pool
+ * and its receive slab (releaseIdle). The pool holds up to snd_wnd segments of MSS bytes (1.4 MiB
+ * at the server's 1024) after one large download: kept for hundreds of idle users, that was most
+ * of a server's memory. A second is long against a request-response gap, so busy sessions keep
+ * their buffers.
+ */
+export const IDLE_RELEASE_MS = 1000;
+const EMPTY_SLAB = new ArrayBuffer(0);
 
 export interface KcpCoreStats {
   inSegs: number;
@@ -222,9 +237,14 @@ export class KcpCore {
   private rcvQueue = new Deque<RecvSegment>();
   /** Out of order, ascending sn. */
   private rcvBuf = new Deque<RecvSegment>();
-  private rxSlab = new ArrayBuffer(0);
+  private rxSlab = EMPTY_SLAB;
   private rxSlabBytes = new Uint8Array(this.rxSlab);
   private rxSlabOff = 0;
+  private rxSlabNext = RX_SLAB_FIRST;
+  /** Set by send and by received data; releaseIdle clears it and measures idleness from there. */
+  private active = false;
+  /** kcp clock time since which releaseIdle found nothing to do, or −1. */
+  private idleSince = -1;
   /** Pending ACKs as flat (sn, ts) pairs. */
   private ackList: number[] = [];
   private buffer: Uint8Array;
@@ -301,6 +321,7 @@ export class KcpCore {
   send(buf: Uint8Array): number {
     const total = buf.byteLength;
     if (total === 0) return -1;
+    this.active = true;
     let off = 0;
     if (this.stream) {
       const last = this.sndQueue.last();
@@ -660,6 +681,42 @@ export class KcpCore {
     return this.rcvQueue.length < this.rcvWnd ? this.rcvWnd - this.rcvQueue.length : 0;
   }
 
+  /**
+   * Called from the periodic update: once nothing was queued, in flight, received or waiting to be
+   * read for IDLE_RELEASE_MS, drops the pooled send segments and the receive slab (views already
+   * handed out keep their slab alive on their own). Both come back on demand.
+   */
+  releaseIdle(current: number): void {
+    const busy = this.active || this.sndQueue.length > 0 || this.sndBuf.length > 0 || this.rcvQueue.length > 0 || this.rcvBuf.length > 0;
+    this.active = false;
+    if (busy) {
+      this.idleSince = -1;
+      return;
+    }
+    if (this.idleSince < 0) {
+      this.idleSince = current;
+      return;
+    }
+    if (timediff(current, this.idleSince) < IDLE_RELEASE_MS) return;
+    if (this.pool.length > 0) this.pool = [];
+    if (this.rxSlab !== EMPTY_SLAB) {
+      this.rxSlab = EMPTY_SLAB;
+      this.rxSlabBytes = new Uint8Array(EMPTY_SLAB);
+      this.rxSlabOff = 0;
+      this.rxSlabNext = RX_SLAB_FIRST;
+    }
+  }
+
+  /** Send segments kept for reuse (tests and diagnostics). */
+  get pooledSegments(): number {
+    return this.pool.length;
+  }
+
+  /** Bytes of the current receive slab (tests and diagnostics). */
+  get rxSlabBytesHeld(): number {
+    return this.rxSlab.byteLength;
+  }
+
   private newSendSegment(): SendSegment {
     const seg = this.pool.pop();
     if (!seg) return new SendSegment(new Uint8Array(this.mss));
@@ -733,9 +790,11 @@ export class KcpCore {
 
   /** A private copy of data[off, off+len) in the receive slab. */
   private copyIn(data: Uint8Array, off: number, len: number): Uint8Array {
+    this.active = true;
     if (this.rxSlabOff + len > this.rxSlab.byteLength) {
       // Not zero-filled (a third of the cost): every byte is written before a view of it exists.
-      this.rxSlab = Buffer.allocUnsafeSlow(Math.max(RX_SLAB, len)).buffer as ArrayBuffer;
+      this.rxSlab = Buffer.allocUnsafeSlow(Math.max(this.rxSlabNext, len)).buffer as ArrayBuffer;
+      if (this.rxSlabNext < RX_SLAB) this.rxSlabNext *= 2;
       this.rxSlabBytes = new Uint8Array(this.rxSlab);
       this.rxSlabOff = 0;
     }

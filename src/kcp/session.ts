@@ -329,7 +329,9 @@ export class KcpSession implements Duplex, Tickable {
   /** @internal Periodic update from the scheduler: kcp-go's update(). */
   tick(): number | undefined {
     if (this.state !== SessionState.Open) return undefined;
-    const next = this.core.flush(this.clock(), false);
+    const now = this.clock();
+    const next = this.core.flush(now, false);
+    this.core.releaseIdle(now);
     this.sendStaged();
     if (this.checkDead()) return undefined;
     this.maybeDrain();
