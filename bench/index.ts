@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
-const SECTIONS = ["packet", "crypt", "kcp", "smux", "stack", "pcap", "tunnel"] as const;
+const SECTIONS = ["packet", "crypt", "kcp", "smux", "stack", "pcap", "tunnel", "users"] as const;
 
 const wanted = process.argv.slice(2);
 for (const name of wanted) {
