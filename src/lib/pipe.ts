@@ -82,7 +82,8 @@ export class Pipe {
 /**
  * Holds a connection while its other side is being opened: keeps what it sends (up to `limit`
  * bytes, then stops reading) and aborts `signal` if it closes meanwhile, so the opener can give up.
- * `release()` returns the held bytes; the caller then installs its own handlers (e.g. a Pipe).
+ * `release()` returns the held bytes (once: a second call gets none); the caller then installs its
+ * own handlers (e.g. a Pipe).
  * The close is reported once, to the holder: check `signal.aborted` before relaying.
  */
 export function holdDuplex(conn: Duplex, initial?: Uint8Array, limit = 64 * 1024): { signal: AbortSignal; release(): Uint8Array } {
@@ -103,10 +104,14 @@ export function holdDuplex(conn: Duplex, initial?: Uint8Array, limit = 64 * 1024
   return {
     signal: abort.signal,
     release() {
-      if (chunks.length === 1) return chunks[0]!;
-      const out = new Uint8Array(held);
+      // Emptied here: closures over this hold can outlive it (for as long as the relay it led to).
+      const parts = chunks.splice(0);
+      const total = held;
+      held = 0;
+      if (parts.length === 1) return parts[0]!;
+      const out = new Uint8Array(total);
       let at = 0;
-      for (const c of chunks) {
+      for (const c of parts) {
         out.set(c, at);
         at += c.byteLength;
       }

@@ -442,6 +442,8 @@ export class TunnelServer {
           return;
         }
         const head = concat(held, heldBytes);
+        // The closures of this relay live as long as it does; the held chunks need not.
+        held.length = 0;
         if (streamEnded) {
           metrics.tcpUpBytes += head.byteLength;
           socket.write(head);

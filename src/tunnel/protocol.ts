@@ -212,7 +212,8 @@ export class MessageDecoder {
   #headerFill = 0;
   #body: Uint8Array = EMPTY;
   #bodyFill = 0;
-  #result: Decoded | undefined;
+  /** Kept without its `rest`: the decoder lives as long as its stream, the first chunk need not. */
+  #message: Message | undefined;
 
   /** Bytes consumed so far that belong to the message. */
   get consumed(): number {
@@ -224,7 +225,7 @@ export class MessageDecoder {
    * After that, every further chunk is payload and comes back whole as `rest`.
    */
   push(chunk: Uint8Array): Decoded | undefined {
-    if (this.#state === DecoderState.Done) return { message: this.#result!.message, rest: chunk };
+    if (this.#state === DecoderState.Done) return { message: this.#message!, rest: chunk };
     let at = 0;
     if (this.#state === DecoderState.Header) {
       while (at < chunk.length && this.#headerFill < HEADER_LEN) {
@@ -275,8 +276,8 @@ export class MessageDecoder {
     this.#bodyFill = body.length;
     this.#body = EMPTY;
     this.#state = DecoderState.Done;
-    this.#result = { message, rest };
-    return this.#result;
+    this.#message = message;
+    return { message, rest };
   }
 }
 
