@@ -222,11 +222,15 @@ describe("receiving", () => {
 });
 
 describe("idle sessions", () => {
-  test("after IDLE_RELEASE_MS with nothing to send, deliver or read, the send pool and receive slab go", () => {
-    const { k, take } = core((k) => {
+  /** No congestion window, so a flush sends everything queued. */
+  const idleCore = () =>
+    core((k) => {
       k.setWndSize(32, 32);
       k.setNodelay(1, 10, 0, 1);
     });
+
+  test("after IDLE_RELEASE_MS with nothing to send, deliver or read, the send pool and receive slab go", () => {
+    const { k, take } = idleCore();
     // Ten segments sent and acknowledged: they wait in the pool for reuse.
     k.send(new Uint8Array(10 * k.mss));
     k.flush(0, false);
@@ -277,10 +281,7 @@ describe("idle sessions", () => {
   });
 
   test("sending, unread data or anything in flight restarts the idle clock", () => {
-    const { k, take } = core((k) => {
-      k.setWndSize(32, 32);
-      k.setNodelay(1, 10, 0, 1);
-    });
+    const { k, take } = idleCore();
     k.send(new Uint8Array(3 * k.mss));
     k.flush(0, false);
     take();
