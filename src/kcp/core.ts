@@ -174,6 +174,7 @@ const RX_SLAB_FIRST = 4 * 1024;
  */
 export const IDLE_RELEASE_MS = 1000;
 const EMPTY_SLAB = new ArrayBuffer(0);
+const EMPTY_SLAB_BYTES = new Uint8Array(EMPTY_SLAB);
 
 export interface KcpCoreStats {
   inSegs: number;
@@ -238,7 +239,7 @@ export class KcpCore {
   /** Out of order, ascending sn. */
   private rcvBuf = new Deque<RecvSegment>();
   private rxSlab = EMPTY_SLAB;
-  private rxSlabBytes = new Uint8Array(this.rxSlab);
+  private rxSlabBytes = EMPTY_SLAB_BYTES;
   private rxSlabOff = 0;
   private rxSlabNext = RX_SLAB_FIRST;
   /** Set by send and by received data; releaseIdle clears it and measures idleness from there. */
@@ -701,7 +702,7 @@ export class KcpCore {
     if (this.pool.length > 0) this.pool = [];
     if (this.rxSlab !== EMPTY_SLAB) {
       this.rxSlab = EMPTY_SLAB;
-      this.rxSlabBytes = new Uint8Array(EMPTY_SLAB);
+      this.rxSlabBytes = EMPTY_SLAB_BYTES;
       this.rxSlabOff = 0;
       this.rxSlabNext = RX_SLAB_FIRST;
     }
