@@ -11,10 +11,11 @@
  * per client would put hundreds of capture workers into one process. The bytes each side holds
  * per user are the same as over pcap; the server's capture ring (one per server) is not counted.
  *
- * At each step, after 3 s of quiet (what a connected user mostly is), the server process collects
- * garbage fully and reports RSS, JS heap and the bytes held outside it (buffers); the table shows them with the growth per user against the empty server. After the users
- * close, the server must drop every session and stream (it sees no close on the wire: the smux
- * keepalive timeout ends the sessions) and its memory is reported once more.
+ * At each step the users sit quiet for 3 s (what a connected user mostly does) while the server's
+ * CPU time is taken; then the server collects garbage fully and reports RSS, JS heap and the bytes
+ * held outside it (buffers). The table shows them with the growth per user against the empty
+ * server. After the users close, the server must drop every session and stream (it sees no close
+ * on the wire: the smux keepalive timeout ends the sessions) and its memory is reported once more.
  */
 import { spawn, type Subprocess } from "bun";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -43,6 +44,8 @@ type Mode = "tunnel" | "relay";
 interface Step {
   users: number;
   stats: UsersServerStats;
+  /** Server CPU while the users sat quiet, in % of one core. */
+  idleCpuPct: number;
 }
 
 interface ModeResult {
@@ -70,9 +73,18 @@ class ServerProcess {
   }
 
   async stats(): Promise<UsersServerStats> {
-    this.proc.stdin.write("stats\n");
+    return JSON.parse(await this.ask("stats")) as UsersServerStats;
+  }
+
+  /** CPU time the server has used so far, ms. */
+  async cpuMs(): Promise<number> {
+    return Number(await this.ask("cpu"));
+  }
+
+  private async ask(command: string): Promise<string> {
+    this.proc.stdin.write(`${command}\n`);
     await this.proc.stdin.flush();
-    return JSON.parse(await this.next()) as UsersServerStats;
+    return this.next();
   }
 
   async stop(): Promise<void> {
@@ -198,10 +210,13 @@ async function runMode(mode: Mode, o: UsersOptions, echoPort: number, log: (s: s
         const opened = await withTimeout(Promise.all(Array.from({ length: batch }, open)), STEP_TIMEOUT_MS, `${batch} ${mode} users`);
         users.push(...opened);
       }
+      const cpu0 = await server.cpuMs();
+      const t0 = performance.now();
       await Bun.sleep(SETTLE_MS);
+      const idleCpuPct = ((await server.cpuMs()) - cpu0) / (performance.now() - t0) * 100;
       const stats = await server.stats();
       if (stats.streams < n) throw new Error(`${mode} server holds ${stats.streams} streams for ${n} users`);
-      result.steps.push({ users: n, stats });
+      result.steps.push({ users: n, stats, idleCpuPct });
       log(`${mode}: ${n} users, server RSS ${(stats.rss / MiB).toFixed(1)} MiB`);
     }
     await Promise.all(users.splice(0).map((u) => u.close()));
@@ -243,11 +258,16 @@ function perUserKiB(r: ModeResult, pick: (s: UsersServerStats) => number): numbe
 }
 
 function report(results: ModeResult[], o: UsersOptions): string {
-  const lines = [`users each echoing ${o.echoKiB} KiB through their stream, then holding it open`, "", "| users | server | RSS MiB | JS heap MiB | external MiB | sessions | streams |", "|---|---|---|---|---|---|---|"];
-  const row = (users: string, r: ModeResult, s: UsersServerStats) =>
-    lines.push(`| ${users} | ${r.mode} | ${mib(s.rss)} | ${mib(s.heap)} | ${mib(s.external)} | ${s.sessions} | ${s.streams} |`);
+  const lines = [
+    `users each echoing ${o.echoKiB} KiB through their stream, then holding it open`,
+    "",
+    "| users | server | RSS MiB | JS heap MiB | external MiB | sessions | streams | CPU while quiet, % of a core |",
+    "|---|---|---|---|---|---|---|---|",
+  ];
+  const row = (users: string, r: ModeResult, s: UsersServerStats, cpu?: number) =>
+    lines.push(`| ${users} | ${r.mode} | ${mib(s.rss)} | ${mib(s.heap)} | ${mib(s.external)} | ${s.sessions} | ${s.streams} | ${cpu?.toFixed(1) ?? "-"} |`);
   for (const r of results) {
-    for (const s of r.steps) row(String(s.users), r, s.stats);
+    for (const s of r.steps) row(String(s.users), r, s.stats, s.idleCpuPct);
     if (r.afterClose) row("after all left", r, r.afterClose);
   }
   lines.push("");

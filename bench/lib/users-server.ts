@@ -7,9 +7,9 @@
  *   bun bench/lib/users-server.ts tunnel KEY
  *   bun bench/lib/users-server.ts relay TARGET_PORT
  *
- * Prints `ready PORT` once listening. Then, per line on stdin: `stats` collects garbage fully,
- * waits a moment and prints one JSON line (RSS, JS heap, bytes outside it such as buffers,
- * sessions, streams);
+ * Prints `ready PORT` once listening. Then, per line on stdin: `cpu` prints the process's CPU
+ * time so far (ms, user + system) as a JSON number; `stats` collects garbage fully, waits a moment
+ * and prints one JSON line (RSS, JS heap, bytes outside it such as buffers, sessions, streams);
  * `exit` closes everything and exits 0.
  */
 import { heapSize } from "bun:jsc";
@@ -98,7 +98,10 @@ if (import.meta.main) {
   const side = mode === "tunnel" ? await startTunnel(arg) : await startRelay(Number(arg));
   process.stdout.write(`ready ${side.port}\n`);
   for await (const line of createInterface({ input: process.stdin })) {
-    if (line === "stats") process.stdout.write(`${JSON.stringify(await measure(side.counts))}\n`);
+    if (line === "cpu") {
+      const u = process.cpuUsage();
+      process.stdout.write(`${(u.user + u.system) / 1000}\n`);
+    } else if (line === "stats") process.stdout.write(`${JSON.stringify(await measure(side.counts))}\n`);
     else if (line === "exit") break;
   }
   await side.close();
