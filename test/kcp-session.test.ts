@@ -10,6 +10,7 @@ import { dial, KcpScheduler, type KcpSession } from "../src/kcp/session.ts";
 import { seededRandom } from "../src/socket/lossy.ts";
 import { MemoryNetwork } from "../src/socket/memory.ts";
 import { kcpPair, readExactly, transfer, withTimeout, type KcpPair } from "./helpers/kcp-pair.ts";
+import { until } from "./helpers/wait.ts";
 
 const NULL_CRYPT = () => createPacketCrypt("null", new Uint8Array(32));
 const KEY = new Uint8Array(32).map((_, i) => i * 7 + 1);
@@ -69,6 +70,20 @@ describe("session basics", () => {
     expect((await withTimeout(server, 10_000, "all bytes")).byteLength).toBe(total);
     expect(refused).toBeGreaterThan(0);
     expect(drains).toBe(refused);
+  });
+
+  test("a session quiet for IDLE_RELEASE_MS lets go of its send pool and receive slab, and still works", async () => {
+    const p = await pair();
+    const atServer = readExactly(p.server, 256 * 1024);
+    p.client.write(new Uint8Array(256 * 1024).fill(3));
+    expect((await withTimeout(atServer, 5000, "256 KiB")).byteLength).toBe(256 * 1024);
+    expect(await until(() => p.client.core.pooledSegments > 0, 2000)).toBe(true);
+    expect(p.server.core.rxSlabBytesHeld).toBeGreaterThan(0);
+    // The periodic update notices the quiet and drops both.
+    expect(await until(() => p.client.core.pooledSegments === 0 && p.server.core.rxSlabBytesHeld === 0, 5000)).toBe(true);
+    const again = readExactly(p.server, 3);
+    p.client.write(te.encode("hey"));
+    expect(td.decode(await withTimeout(again, 2000, "after the release"))).toBe("hey");
   });
 
   test("pause closes the receive window; resume delivers everything", async () => {
