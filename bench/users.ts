@@ -55,7 +55,7 @@ interface ModeResult {
   error?: string;
 }
 
-/** The server child: spawn, read `ready PORT`, then answer `stats` lines. */
+/** The server child: spawn, read `ready PORT`, then ask it for `cpu` and `stats`. */
 class ServerProcess {
   private readonly proc: Subprocess<"pipe", "pipe", "inherit">;
   private readonly lines: AsyncIterator<string>;
@@ -165,15 +165,20 @@ interface User {
 async function relayUser(port: number, bytes: number): Promise<User> {
   const s: Socket = createConnection({ host: "127.0.0.1", port });
   s.on("error", () => {});
-  await echoOnce(
-    bytes,
-    (b) => s.write(b),
-    (onData, onDrain, onClose) => {
-      s.on("data", onData);
-      s.on("drain", onDrain);
-      s.on("close", onClose);
-    },
-  );
+  try {
+    await echoOnce(
+      bytes,
+      (b) => s.write(b),
+      (onData, onDrain, onClose) => {
+        s.on("data", onData);
+        s.on("drain", onDrain);
+        s.on("close", onClose);
+      },
+    );
+  } catch (err) {
+    s.destroy();
+    throw err;
+  }
   return { close: async () => void s.destroy() };
 }
 
@@ -207,8 +212,11 @@ async function runMode(mode: Mode, o: UsersOptions, echoPort: number, log: (s: s
     for (const n of o.steps) {
       while (users.length < n) {
         const batch = Math.min(BATCH, n - users.length);
-        const opened = await withTimeout(Promise.all(Array.from({ length: batch }, open)), STEP_TIMEOUT_MS, `${batch} ${mode} users`);
-        users.push(...opened);
+        const opened = await withTimeout(Promise.allSettled(Array.from({ length: batch }, open)), STEP_TIMEOUT_MS, `${batch} ${mode} users`);
+        // The ones that made it are closed with the rest, whatever happened to the others.
+        for (const r of opened) if (r.status === "fulfilled") users.push(r.value);
+        const failed = opened.find((r) => r.status === "rejected");
+        if (failed) throw failed.reason;
       }
       const cpu0 = await server.cpuMs();
       const t0 = performance.now();
