@@ -5,7 +5,7 @@
  * echo target after 256 KiB went there and back. The baseline, measured in the same run the same
  * way, is a plain TCP relay process holding the same number of connections.
  *
- *   bun bench/users.ts [--users 0,100,200,400] [--echo-kib 256]
+ *   bun bench/users.ts [--users 0,100,200,400] [--echo-kib 256] [--rounds 3]
  *
  * The packet conns are UDP sockets on loopback (bench/lib/udp-packet-conn.ts): one pcap capture
  * per client would put hundreds of capture workers into one process. The bytes each side holds
@@ -16,6 +16,8 @@
  * held outside it (buffers). The table shows them with the growth per user against the empty
  * server. After the users close, the server must drop every session and stream (it sees no close
  * on the wire: the smux keepalive timeout ends the sessions) and its memory is reported once more.
+ * Then the same number of users come and go again (three rounds in all by default), so that
+ * memory a departed user leaves behind shows as growth from round to round.
  */
 import { spawn, type Subprocess } from "bun";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -51,7 +53,8 @@ interface Step {
 interface ModeResult {
   mode: Mode;
   steps: Step[];
-  afterClose?: UsersServerStats;
+  /** After each round's users left and the server dropped them. */
+  afterRounds: UsersServerStats[];
   error?: string;
 }
 
@@ -200,7 +203,7 @@ async function tunnelUser(port: number, tunnel: TunnelOptions, target: string, b
 }
 
 async function runMode(mode: Mode, o: UsersOptions, echoPort: number, log: (s: string) => void): Promise<ModeResult> {
-  const result: ModeResult = { mode, steps: [] };
+  const result: ModeResult = { mode, steps: [], afterRounds: [] };
   const server = new ServerProcess(mode, mode === "tunnel" ? KEY : String(echoPort));
   const users: User[] = [];
   try {
@@ -209,7 +212,7 @@ async function runMode(mode: Mode, o: UsersOptions, echoPort: number, log: (s: s
     const target = `127.0.0.1:${echoPort}`;
     const bytes = o.echoKiB * 1024;
     const open = () => (mode === "tunnel" ? tunnelUser(port, tunnel, target, bytes) : relayUser(port, bytes));
-    for (const n of o.steps) {
+    const growTo = async (n: number): Promise<void> => {
       while (users.length < n) {
         const batch = Math.min(BATCH, n - users.length);
         const opened = await withTimeout(Promise.allSettled(Array.from({ length: batch }, open)), STEP_TIMEOUT_MS, `${batch} ${mode} users`);
@@ -218,25 +221,34 @@ async function runMode(mode: Mode, o: UsersOptions, echoPort: number, log: (s: s
         const failed = opened.find((r) => r.status === "rejected");
         if (failed) throw failed.reason;
       }
-      const cpu0 = await server.cpuMs();
-      const t0 = performance.now();
-      await Bun.sleep(SETTLE_MS);
-      const idleCpuPct = ((await server.cpuMs()) - cpu0) / (performance.now() - t0) * 100;
-      const stats = await server.stats();
-      if (stats.streams < n) throw new Error(`${mode} server holds ${stats.streams} streams for ${n} users`);
-      result.steps.push({ users: n, stats, idleCpuPct });
-      log(`${mode}: ${n} users, server RSS ${(stats.rss / MiB).toFixed(1)} MiB`);
-    }
-    await Promise.all(users.splice(0).map((u) => u.close()));
-    const deadline = performance.now() + DRAIN_TIMEOUT_MS;
-    let after = await server.stats();
-    while ((after.sessions > 0 || after.streams > 0) && performance.now() < deadline) {
-      await Bun.sleep(1000);
-      after = await server.stats();
-    }
-    result.afterClose = after;
-    if (after.sessions > 0 || after.streams > 0) {
-      result.error = `${after.sessions} sessions and ${after.streams} streams still held ${DRAIN_TIMEOUT_MS / 1000} s after the users left`;
+    };
+    const most = o.steps.at(-1)!;
+    for (let round = 1; round <= o.rounds; round++) {
+      // The first round measures each step on the way up; later ones only come and go.
+      for (const n of round === 1 ? o.steps : [most]) {
+        await growTo(n);
+        if (round > 1) continue;
+        const cpu0 = await server.cpuMs();
+        const t0 = performance.now();
+        await Bun.sleep(SETTLE_MS);
+        const idleCpuPct = ((await server.cpuMs()) - cpu0) / (performance.now() - t0) * 100;
+        const stats = await server.stats();
+        if (stats.streams < n) throw new Error(`${mode} server holds ${stats.streams} streams for ${n} users`);
+        result.steps.push({ users: n, stats, idleCpuPct });
+        log(`${mode}: ${n} users, server RSS ${(stats.rss / MiB).toFixed(1)} MiB`);
+      }
+      await Promise.all(users.splice(0).map((u) => u.close()));
+      const deadline = performance.now() + DRAIN_TIMEOUT_MS;
+      let after = await server.stats();
+      while ((after.sessions > 0 || after.streams > 0) && performance.now() < deadline) {
+        await Bun.sleep(1000);
+        after = await server.stats();
+      }
+      result.afterRounds.push(after);
+      log(`${mode}: round ${round}, all ${most} users left, server RSS ${(after.rss / MiB).toFixed(1)} MiB`);
+      if (after.sessions > 0 || after.streams > 0) {
+        throw new Error(`${after.sessions} sessions and ${after.streams} streams still held ${DRAIN_TIMEOUT_MS / 1000} s after the users left`);
+      }
     }
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);
@@ -276,7 +288,7 @@ function report(results: ModeResult[], o: UsersOptions): string {
     lines.push(`| ${users} | ${r.mode} | ${mib(s.rss)} | ${mib(s.heap)} | ${mib(s.external)} | ${s.sessions} | ${s.streams} | ${cpu?.toFixed(1) ?? "-"} |`);
   for (const r of results) {
     for (const s of r.steps) row(String(s.users), r, s.stats, s.idleCpuPct);
-    if (r.afterClose) row("after all left", r, r.afterClose);
+    r.afterRounds.forEach((a, i) => row(`round ${i + 1}: all left`, r, a));
   }
   lines.push("");
   const [relay, tunnel] = [results.find((r) => r.mode === "relay"), results.find((r) => r.mode === "tunnel")];
@@ -297,9 +309,11 @@ export interface UsersOptions {
   steps: readonly number[];
   /** What each user sends through its stream and gets back before holding it open. */
   echoKiB: number;
+  /** How many times the users come and go (the last step's count in later rounds). */
+  rounds: number;
 }
 
-export const DEFAULTS: UsersOptions = { steps: [0, 100, 200, 400], echoKiB: 256 };
+export const DEFAULTS: UsersOptions = { steps: [0, 100, 200, 400], echoKiB: 256, rounds: 3 };
 
 export async function runUsersBench(o: UsersOptions): Promise<ModeResult[]> {
   const log = (s: string) => process.stderr.write(`users: ${s}\n`);
@@ -341,7 +355,11 @@ function parseArgs(argv: readonly string[]): UsersOptions {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1) throw new Error(`--echo-kib wants a whole number of KiB (1 or more), not ${v || "nothing"}`);
       o.echoKiB = n;
-    } else throw new Error(`unknown option ${a}; use --users 0,100,200 and --echo-kib N`);
+    } else if (a === "--rounds") {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--rounds wants a whole number (1 or more), not ${v || "nothing"}`);
+      o.rounds = n;
+    } else throw new Error(`unknown option ${a}; use --users 0,100,200, --echo-kib N and --rounds N`);
   }
   return o;
 }
