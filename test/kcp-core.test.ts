@@ -1,6 +1,6 @@
 /** The ARQ core on a fake clock: RTO back-off, fast/early resend, windows, probes, input checks. */
 import { describe, expect, test } from "bun:test";
-import { IDLE_RELEASE_MS, InputResult, KcpCore, PROBE_INIT, STATE_DEAD, timediff } from "../src/kcp/core.ts";
+import { InputResult, KcpCore, PROBE_INIT, STATE_DEAD, timediff, TRIM_PERIOD_MS } from "../src/kcp/core.ts";
 import { Cmd, decodeSegments, encodeSegment, type DecodedSegment } from "../src/kcp/segment.ts";
 import { seededRandom } from "../src/socket/lossy.ts";
 
@@ -221,92 +221,81 @@ describe("receiving", () => {
   });
 });
 
-describe("idle sessions", () => {
+describe("trimming what a session did not use", () => {
   /** No congestion window, so a flush sends everything queued. */
-  const idleCore = () =>
+  const trimCore = () =>
     core((k) => {
-      k.setWndSize(32, 32);
+      k.setWndSize(32, 64);
       k.setNodelay(1, 10, 0, 1);
     });
-
-  test("after IDLE_RELEASE_MS with nothing to send, deliver or read, the send pool and receive slab go", () => {
-    const { k, take } = idleCore();
-    // Ten segments sent and acknowledged: they wait in the pool for reuse.
-    k.send(new Uint8Array(10 * k.mss));
-    k.flush(0, false);
-    expect(take().map((x) => x.sn)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    k.input(seg(Cmd.Ack, { sn: 9, ts: 0, una: 10 }), 5);
+  /** Sends `count` full segments and has them all acknowledged, so they go back to the pool. */
+  const cycle = (k: KcpCore, take: () => DecodedSegment[], count: number, now: number) => {
+    k.send(new Uint8Array(count * k.mss));
+    k.flush(now, false);
+    const sent = take().filter((x) => x.cmd === Cmd.Push);
+    expect(sent).toHaveLength(count);
+    k.input(seg(Cmd.Ack, { sn: sent.at(-1)!.sn, ts: now, una: sent.at(-1)!.sn + 1 }), now);
     expect(k.waitSnd).toBe(0);
-    expect(k.pooledSegments).toBe(10);
-    // One segment received and read: the slab stays for the next ones.
-    k.input(seg(Cmd.Push, { sn: 0, ts: 1, len: 3, data: new Uint8Array([1, 2, 3]) }), 6);
-    const read = k.recv();
-    expect(read && [...read]).toEqual([1, 2, 3]);
-    expect(k.rxSlabBytesHeld).toBeGreaterThan(0);
+  };
 
-    k.releaseIdle(10); // the activity above counts: not idle yet
-    k.releaseIdle(20); // idle from here
-    k.releaseIdle(20 + IDLE_RELEASE_MS - 1);
+  test("segments that sat in the pool a whole period are given back, the ones in use stay", () => {
+    const { k, take } = trimCore();
+    cycle(k, take, 10, 0);
     expect(k.pooledSegments).toBe(10);
-    expect(k.rxSlabBytesHeld).toBeGreaterThan(0);
-    k.releaseIdle(20 + IDLE_RELEASE_MS);
+    k.trim(0); // the first call starts the period
+    cycle(k, take, 3, 100); // three taken from the pool and returned: seven sat there all along
+    k.trim(TRIM_PERIOD_MS - 1);
+    expect(k.pooledSegments).toBe(10);
+    k.trim(TRIM_PERIOD_MS);
+    expect(k.pooledSegments).toBe(3);
+    // A keepalive-like trickle: one segment per period keeps one.
+    cycle(k, take, 1, 1500);
+    k.trim(2 * TRIM_PERIOD_MS);
+    expect(k.pooledSegments).toBe(1);
+    k.trim(3 * TRIM_PERIOD_MS);
     expect(k.pooledSegments).toBe(0);
-    expect(k.rxSlabBytesHeld).toBe(0);
-    // The view handed out before still reads its bytes; new traffic gets new buffers.
-    expect([...read!]).toEqual([1, 2, 3]);
-    k.input(seg(Cmd.Push, { sn: 1, ts: 2, len: 2, data: new Uint8Array([7, 8]) }), 2000);
-    expect([...k.recv()!]).toEqual([7, 8]);
-    k.send(new Uint8Array(5));
-    k.flush(2001, false);
-    expect(take().filter((x) => x.cmd === Cmd.Push).map((x) => x.len)).toEqual([5]);
+    // New segments come as needed.
+    cycle(k, take, 2, 3500);
+    expect(k.pooledSegments).toBe(2);
   });
 
-  test("receive slabs start at 4 KiB and double while data flows, and start small again after a quiet spell", () => {
-    const { k } = core((k) => k.setWndSize(32, 64));
-    const push = (sn: number) => seg(Cmd.Push, { sn, ts: sn, len: k.mss, data: new Uint8Array(k.mss).fill(sn) });
-    const receive = (from: number, count: number, now: number) => {
-      for (let sn = from; sn < from + count; sn++) k.input(push(sn), now);
+  test("a receive slab beyond the first size goes once less than that arrived in a period; new ones start at 4 KiB", () => {
+    const { k } = trimCore();
+    const push = (sn: number, len: number) => seg(Cmd.Push, { sn, ts: sn, len, data: new Uint8Array(len).fill(sn) });
+    let sn = 0;
+    const receive = (count: number, len: number, now: number) => {
+      for (let i = 0; i < count; i++) k.input(push(sn++, len), now);
       for (let d = k.recv(); d; d = k.recv());
     };
-    receive(0, 1, 0);
+    receive(1, k.mss, 0);
     expect(k.rxSlabBytesHeld).toBe(4096);
-    receive(1, 30, 1); // 31 × 176 B: past the first slab and into a second of 8 KiB
+    k.trim(0);
+    receive(30, k.mss, 10); // 31 x 176 B: past the first slab and into a second of 8 KiB
     expect(k.rxSlabBytesHeld).toBe(8192);
-    k.releaseIdle(10); // busy: data came in since the last check
-    k.releaseIdle(20);
-    k.releaseIdle(20 + IDLE_RELEASE_MS);
+    k.trim(TRIM_PERIOD_MS); // 5 KiB arrived this period: kept
+    expect(k.rxSlabBytesHeld).toBe(8192);
+    receive(1, 8, 1100);
+    k.trim(2 * TRIM_PERIOD_MS); // 8 bytes: given back
     expect(k.rxSlabBytesHeld).toBe(0);
-    receive(31, 1, 2000);
+    receive(1, 8, 2100);
+    expect(k.rxSlabBytesHeld).toBe(4096);
+    // A first-size slab is kept however little arrives.
+    k.trim(3 * TRIM_PERIOD_MS);
+    k.trim(4 * TRIM_PERIOD_MS);
     expect(k.rxSlabBytesHeld).toBe(4096);
   });
 
-  test("sending, unread data or anything in flight restarts the idle clock", () => {
-    const { k, take } = idleCore();
-    k.send(new Uint8Array(3 * k.mss));
-    k.flush(0, false);
-    take();
-    k.input(seg(Cmd.Ack, { sn: 1, ts: 0, una: 2 }), 1);
-    expect(k.pooledSegments).toBe(2);
-    // Segment 2 is still in flight: never idle.
-    k.releaseIdle(10);
-    k.releaseIdle(10 + 2 * IDLE_RELEASE_MS);
-    expect(k.pooledSegments).toBe(2);
-    k.input(seg(Cmd.Ack, { sn: 2, ts: 0, una: 3 }), 3000);
-    k.releaseIdle(3001);
-    // Data received but not read keeps the session busy too.
-    k.input(seg(Cmd.Push, { sn: 0, ts: 1, len: 1, data: new Uint8Array([9]) }), 3002);
-    k.releaseIdle(3003);
-    k.releaseIdle(3003 + 2 * IDLE_RELEASE_MS);
-    expect(k.pooledSegments).toBe(3);
-    expect(k.recv()).toBeDefined();
-    // A write between two checks restarts the clock as well.
-    k.releaseIdle(6000);
-    k.releaseIdle(6001);
-    k.send(new Uint8Array(1));
-    k.flush(6002, false);
-    k.input(seg(Cmd.Ack, { sn: 3, ts: 6002, una: 4 }), 6003);
-    k.releaseIdle(6001 + IDLE_RELEASE_MS);
-    expect(k.pooledSegments).toBe(3);
+  test("what was handed out stays readable after its slab is given back", () => {
+    const { k } = trimCore();
+    k.input(seg(Cmd.Push, { sn: 0, ts: 0, len: 3, data: new Uint8Array([1, 2, 3]) }), 0);
+    for (let i = 1; i < 30; i++) k.input(seg(Cmd.Push, { sn: i, ts: i, len: k.mss, data: new Uint8Array(k.mss) }), 0);
+    const first = k.recv()!;
+    for (let d = k.recv(); d; d = k.recv());
+    expect(k.rxSlabBytesHeld).toBe(8192);
+    k.trim(0);
+    k.trim(TRIM_PERIOD_MS);
+    expect(k.rxSlabBytesHeld).toBe(0);
+    expect([...first.subarray(0, 3)]).toEqual([1, 2, 3]);
   });
 });
 

@@ -72,18 +72,44 @@ describe("session basics", () => {
     expect(drains).toBe(refused);
   });
 
-  test("a session quiet for IDLE_RELEASE_MS lets go of its send pool and receive slab, and still works", async () => {
+  test("a session that goes quiet gives back its send pool and receive slab within a few trim periods, and still works", async () => {
     const p = await pair();
     const atServer = readExactly(p.server, 256 * 1024);
     p.client.write(new Uint8Array(256 * 1024).fill(3));
     expect((await withTimeout(atServer, 5000, "256 KiB")).byteLength).toBe(256 * 1024);
     expect(await until(() => p.client.core.pooledSegments > 0, 2000)).toBe(true);
     expect(p.server.core.rxSlabBytesHeld).toBeGreaterThan(0);
-    // The periodic update notices the quiet and drops both.
-    expect(await until(() => p.client.core.pooledSegments === 0 && p.server.core.rxSlabBytesHeld === 0, 5000)).toBe(true);
+    // The periodic update trims what a whole period did not use.
+    expect(await until(() => p.client.core.pooledSegments === 0 && p.server.core.rxSlabBytesHeld === 0, 6000)).toBe(true);
     const again = readExactly(p.server, 3);
     p.client.write(te.encode("hey"));
     expect(td.decode(await withTimeout(again, 2000, "after the release"))).toBe("hey");
+  });
+
+  test("a quiet session is updated rarely; a write brings the interval back", async () => {
+    const p = await pair();
+    let ticks = 0;
+    const tick = p.client.tick.bind(p.client);
+    p.client.tick = () => (ticks++, tick());
+    // Quiet once the first byte is acknowledged; give the last interval update time to notice.
+    expect(await until(() => p.client.core.quiet, 2000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    ticks = 0;
+    await new Promise((r) => setTimeout(r, 600));
+    // Every 30 ms (mode fast) that would have been about 20.
+    expect(ticks).toBeLessThanOrEqual(1);
+    // The next datagram is lost, so only a retransmission, which the update times, delivers it.
+    const send = p.clientConn.writeTo.bind(p.clientConn);
+    let drop = 1;
+    p.clientConn.writeTo = (data, to) => (drop > 0 ? void drop-- : send(data, to));
+    const atServer = readExactly(p.server, 3);
+    ticks = 0;
+    p.client.write(te.encode("hey"));
+    expect(td.decode(await withTimeout(atServer, 5000, "the retransmission"))).toBe("hey");
+    expect(drop).toBe(0);
+    expect(p.client.core.stats.lostSegs).toBeGreaterThanOrEqual(1);
+    // Updates every interval (not once a second) until the retransmission went out.
+    expect(ticks).toBeGreaterThanOrEqual(3);
   });
 
   test("pause closes the receive window; resume delivers everything", async () => {

@@ -166,13 +166,14 @@ const RX_SLAB = 64 * 1024;
 const RX_SLAB_FIRST = 4 * 1024;
 
 /**
- * A session that has had nothing to send or deliver for this long lets go of its send-segment pool
- * and its receive slab (releaseIdle). The pool holds up to snd_wnd segments of MSS bytes (1.4 MiB
- * at the server's 1024) after one large download: kept for hundreds of idle users, that was most
- * of a server's memory. A second is long against a request-response gap, so busy sessions keep
- * their buffers.
+ * Every TRIM_PERIOD_MS (trim, from the periodic update) a session gives back what it did not use
+ * in that time: the pooled send segments that sat in the pool the whole period, and a receive slab
+ * larger than RX_SLAB_FIRST when less than that arrived. The pool holds up to snd_wnd segments of
+ * MSS bytes (1.4 MiB at the server's 1024) after one large download, and the slab 64 KiB; kept for
+ * hundreds of idle users, that was most of a server's memory. A keepalive every two seconds uses
+ * one segment each way, so an idle session keeps about one; a busy one keeps what it cycles.
  */
-export const IDLE_RELEASE_MS = 1000;
+export const TRIM_PERIOD_MS = 1000;
 const EMPTY_SLAB = new ArrayBuffer(0);
 const EMPTY_SLAB_BYTES = new Uint8Array(EMPTY_SLAB);
 
@@ -242,10 +243,12 @@ export class KcpCore {
   private rxSlabBytes = EMPTY_SLAB_BYTES;
   private rxSlabOff = 0;
   private rxSlabNext = RX_SLAB_FIRST;
-  /** Set by send and by received data; releaseIdle clears it and measures idleness from there. */
-  private active = false;
-  /** kcp clock time since which releaseIdle found nothing to do, or −1. */
-  private idleSince = -1;
+  /** Fewest segments the pool held since the last trim: those were not needed all period. */
+  private poolLow = 0;
+  /** Bytes copied into receive slabs since the last trim. */
+  private rxSinceTrim = 0;
+  /** kcp clock time of the last trim, or −1 before the first. */
+  private lastTrim = -1;
   /** Pending ACKs as flat (sn, ts) pairs. */
   private ackList: number[] = [];
   private buffer: Uint8Array;
@@ -271,6 +274,7 @@ export class KcpCore {
     this.mss = mtu - KCP_OVERHEAD;
     this.buffer = new Uint8Array(mtu);
     this.pool = [];
+    this.poolLow = 0;
   }
 
   /** kcp-go NoDelay: negative values leave a knob unchanged; interval is clamped to 10..5000. */
@@ -322,7 +326,6 @@ export class KcpCore {
   send(buf: Uint8Array): number {
     const total = buf.byteLength;
     if (total === 0) return -1;
-    this.active = true;
     let off = 0;
     if (this.stream) {
       const last = this.sndQueue.last();
@@ -682,30 +685,29 @@ export class KcpCore {
     return this.rcvQueue.length < this.rcvWnd ? this.rcvWnd - this.rcvQueue.length : 0;
   }
 
-  /**
-   * Called from the periodic update: once nothing was queued, in flight, received or waiting to be
-   * read for IDLE_RELEASE_MS, drops the pooled send segments and the receive slab (views already
-   * handed out keep their slab alive on their own). Both come back on demand.
-   */
-  releaseIdle(current: number): void {
-    const busy = this.active || this.sndQueue.length > 0 || this.sndBuf.length > 0 || this.rcvQueue.length > 0 || this.rcvBuf.length > 0;
-    this.active = false;
-    if (busy) {
-      this.idleSince = -1;
-      return;
-    }
-    if (this.idleSince < 0) {
-      this.idleSince = current;
-      return;
-    }
-    if (timediff(current, this.idleSince) < IDLE_RELEASE_MS) return;
-    if (this.pool.length > 0) this.pool = [];
-    if (this.rxSlab !== EMPTY_SLAB) {
+  /** Called from the periodic update; gives back, once per TRIM_PERIOD_MS, what went unused (see there). */
+  trim(current: number): void {
+    if (this.lastTrim >= 0 && timediff(current, this.lastTrim) < TRIM_PERIOD_MS) return;
+    const first = this.lastTrim < 0;
+    this.lastTrim = current;
+    if (!first && this.poolLow > 0) this.pool.length -= this.poolLow;
+    this.poolLow = this.pool.length;
+    // Views already handed out keep their slab alive on their own.
+    if (!first && this.rxSinceTrim < RX_SLAB_FIRST && this.rxSlab.byteLength > RX_SLAB_FIRST) {
       this.rxSlab = EMPTY_SLAB;
       this.rxSlabBytes = EMPTY_SLAB_BYTES;
       this.rxSlabOff = 0;
       this.rxSlabNext = RX_SLAB_FIRST;
     }
+    this.rxSinceTrim = 0;
+  }
+
+  /**
+   * Nothing queued, in flight, to acknowledge or to probe: a flush now would send nothing and set
+   * no timer, so the periodic update has nothing to do until the session is used again.
+   */
+  get quiet(): boolean {
+    return this.sndQueue.length === 0 && this.sndBuf.length === 0 && this.ackList.length === 0 && this.probe === 0;
   }
 
   /** Send segments kept for reuse (tests and diagnostics). */
@@ -720,6 +722,7 @@ export class KcpCore {
 
   private newSendSegment(): SendSegment {
     const seg = this.pool.pop();
+    if (this.pool.length < this.poolLow) this.poolLow = this.pool.length;
     if (!seg) return new SendSegment(new Uint8Array(this.mss));
     seg.frg = 0;
     seg.xmit = 0;
@@ -791,7 +794,7 @@ export class KcpCore {
 
   /** A private copy of data[off, off+len) in the receive slab. */
   private copyIn(data: Uint8Array, off: number, len: number): Uint8Array {
-    this.active = true;
+    this.rxSinceTrim += len;
     if (this.rxSlabOff + len > this.rxSlab.byteLength) {
       // Not zero-filled (a third of the cost): every byte is written before a view of it exists.
       this.rxSlab = Buffer.allocUnsafeSlow(Math.max(this.rxSlabNext, len)).buffer as ArrayBuffer;

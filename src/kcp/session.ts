@@ -20,7 +20,8 @@
  *     (fast2/fast3) the core still answers every data datagram at once, as kcp-go does, and it
  *     flushes in full at once when una advanced or a fast resend is due.
  *   - The periodic update (kcp-go's per-session timer) still runs every `interval` ms, sooner when
- *     a retransmission is due, from one shared scheduler for all sessions.
+ *     a retransmission is due, from one shared scheduler for all sessions; a quiet session (nothing
+ *     queued, in flight or to acknowledge) is updated every QUIET_TICK_MS until it is used again.
  */
 import type { Duplex, DuplexHandlers } from "../lib/duplex.ts";
 import { errorMessage } from "../lib/errors.ts";
@@ -40,6 +41,12 @@ export type KcpClock = () => number;
 
 export const monotonicMs: KcpClock = () => Math.floor(performance.now()) >>> 0;
 
+/**
+ * Period of the update while a session is quiet (core.quiet): kcp-go runs it every interval all
+ * the same, but it sends nothing then, and hundreds of idle users each woken 33 times a second
+ * cost a server several percent of a core. A write or a datagram brings the interval back at once.
+ */
+export const QUIET_TICK_MS = 1000;
 /** Least time between two ACK-only flushes while fewer than ACK_BATCH ACKs wait (see FLUSH RULE). */
 export const ACK_DELAY_MS = 2;
 /** Pending ACK entries that are flushed at the end of the turn without waiting ACK_DELAY_MS. */
@@ -224,6 +231,8 @@ export class KcpSession implements Duplex, Tickable {
   private readonly scheduler: KcpScheduler;
   private readonly clock: KcpClock;
   private readonly onClosed: ((s: KcpSession) => void) | undefined;
+  /** The last update found the session quiet and asked for the next one in QUIET_TICK_MS. */
+  private slowTicks = false;
 
   constructor(init: KcpSessionInit) {
     this.conn = init.conn;
@@ -279,6 +288,7 @@ export class KcpSession implements Duplex, Tickable {
       }
       this.needFull = true;
       this.scheduler.flushAtEndOfTurn(this);
+      this.wake();
     }
     if (this.core.waitSnd >= this.core.sndWnd) {
       this.wantDrain = true;
@@ -311,6 +321,7 @@ export class KcpSession implements Duplex, Tickable {
   feed(inner: Uint8Array): void {
     if (this.state !== SessionState.Open) return;
     this.stats.datagramsIn++;
+    this.wake();
     this.inputNow = this.clock();
     this.fec.decode(inner, this.inputPacket);
     // Input may have flushed (ackNoDelay).
@@ -331,11 +342,19 @@ export class KcpSession implements Duplex, Tickable {
     if (this.state !== SessionState.Open) return undefined;
     const now = this.clock();
     const next = this.core.flush(now, false);
-    this.core.releaseIdle(now);
+    this.core.trim(now);
     this.sendStaged();
     if (this.checkDead()) return undefined;
     this.maybeDrain();
-    return next;
+    this.slowTicks = this.core.quiet;
+    return this.slowTicks ? QUIET_TICK_MS : next;
+  }
+
+  /** Back to updates every interval: the session is about to have something to send or answer. */
+  private wake(): void {
+    if (!this.slowTicks) return;
+    this.slowTicks = false;
+    this.scheduler.schedule(this, this.core.interval);
   }
 
   /** @internal End-of-turn flush (see FLUSH RULE above). */
