@@ -172,8 +172,11 @@ const RX_SLAB_FIRST = 4 * 1024;
  * MSS bytes (1.4 MiB at the server's 1024) after one large download, and the slab 64 KiB; kept for
  * hundreds of idle users, that was most of a server's memory. A keepalive every two seconds uses
  * one segment each way, so an idle session keeps about one; a busy one keeps what it cycles.
+ * Just under the quiet session's update period (session.ts QUIET_TICK_MS, 1 s), so that a quiet
+ * session, whose updates come about a second apart and can fire a millisecond early, trims at
+ * each of them rather than at every other one.
  */
-export const TRIM_PERIOD_MS = 1000;
+export const TRIM_PERIOD_MS = 900;
 const EMPTY_SLAB = new ArrayBuffer(0);
 const EMPTY_SLAB_BYTES = new Uint8Array(EMPTY_SLAB);
 
