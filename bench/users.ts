@@ -27,6 +27,7 @@ import { PaqetClient } from "../src/client/index.ts";
 import { parseConfig } from "../src/conf/index.ts";
 import type { Duplex } from "../src/lib/duplex.ts";
 import { tunnelOptionsFromConfig, type TunnelOptions } from "../src/tunnel/index.ts";
+import { withTimeout } from "../test/helpers/kcp-pair.ts";
 import { UdpPacketConn } from "./lib/udp-packet-conn.ts";
 import { benchConfigYaml, type UsersServerStats } from "./lib/users-server.ts";
 
@@ -119,14 +120,6 @@ async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<st
       buf = buf.slice(nl + 1);
     }
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 /**
