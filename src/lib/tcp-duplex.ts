@@ -51,7 +51,7 @@ const GC_EVERY_BYTES = 8 * 1024 * 1024;
  * costs in proportion to the live heap: 6-9 ms at a 7-16 MiB heap (33,000 objects) in the tunnel
  * bench, and a busy server with hundreds of users (larger heap, more bytes) would otherwise spend
  * ever more of its time, and its latency, in them. A cap of 10 raised server peak RSS from 108-114
- * to 126 MiB; at 5, with one collection per 4 MiB read, a 768 MiB veth run skipped 319 triggers
+ * to 126 MiB; at 5, when the threshold was still 4 MiB, a 768 MiB veth run skipped 319 triggers
  * against ~100 collections, so at full speed the cap, not the byte count, sets their pace.
  */
 const GC_DUTY_FACTOR = 5;
